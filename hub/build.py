@@ -1,0 +1,229 @@
+"""Building FaceInsight models: a tiny random preset (offline, for tests and CPU demos) and assembly from pretrained
+components (a vision tower, a causal LM, optionally a SegFormer face parser), by Hub id or local folder."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoImageProcessor,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForSemanticSegmentation,
+    AutoTokenizer,
+    PreTrainedTokenizerBase,
+)
+
+from faceinsight.hub.tokenizer import IMAGE_TOKEN, PARSING_TOKEN, build_tiny_tokenizer
+from faceinsight.modeling.configuration_faceinsight import (
+    CELEBAMASK_HQ_LABELS,
+    NUM_PARSING_LABELS,
+    FaceInsightConfig,
+)
+from faceinsight.modeling.modeling_faceinsight import FaceInsightForConditionalGeneration
+from faceinsight.processing.image_processing_faceinsight import FaceInsightImageProcessor
+from faceinsight.processing.processing_faceinsight import FaceInsightProcessor
+
+logger = logging.getLogger(__name__)
+
+TINY_IMAGE_SIZE = 64
+TINY_VISION = dict(
+    model_type="siglip_vision_model",
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    image_size=TINY_IMAGE_SIZE,
+    patch_size=16,
+)
+TINY_TEXT = dict(
+    model_type="llama",
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=2048,
+    tie_word_embeddings=True,
+)
+# SegFormer-B0's layout at a quarter of its widths.
+TINY_PARSER = dict(
+    model_type="segformer",
+    num_encoder_blocks=4,
+    depths=[1, 1, 1, 1],
+    sr_ratios=[8, 4, 2, 1],
+    hidden_sizes=[8, 16, 40, 64],
+    num_attention_heads=[1, 2, 5, 8],
+    decoder_hidden_size=64,
+)
+
+
+def parser_config_kwargs(base: dict | None = None) -> dict:
+    """A SegFormer config dict labelled with the 19 CelebAMask-HQ classes."""
+    return {
+        **(base or {}),
+        "num_labels": NUM_PARSING_LABELS,
+        "id2label": dict(enumerate(CELEBAMASK_HQ_LABELS)),
+        "label2id": {name: i for i, name in enumerate(CELEBAMASK_HQ_LABELS)},
+    }
+
+
+def vision_token_layout(vision_config) -> tuple[int, int, str]:
+    """(tokens per image, feature layer, select strategy): CLIP-style towers (with a CLS token) follow LLaVA-1.5
+    (penultimate layer, CLS dropped); SigLIP-style towers keep all patch tokens of the last layer."""
+    patches = (vision_config.image_size // vision_config.patch_size) ** 2
+    if vision_config.model_type.startswith("clip"):
+        return patches, -2, "default"
+    return patches, -1, "full"
+
+
+def label_prompt_token_ids(tokenizer: PreTrainedTokenizerBase, prompts: list[str]) -> list[list[int]]:
+    return [tokenizer(prompt, add_special_tokens=False)["input_ids"] for prompt in prompts]
+
+
+def make_processor(config: FaceInsightConfig, tokenizer, image_size: int, image_mean, image_std) -> FaceInsightProcessor:
+    image_processor = FaceInsightImageProcessor(
+        size=image_size,
+        image_mean=image_mean,
+        image_std=image_std,
+        num_parsing_labels=config.parser_config.num_labels,
+    )
+    return FaceInsightProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        image_token=IMAGE_TOKEN,
+        parsing_token=PARSING_TOKEN,
+        image_seq_length=config.image_seq_length,
+        parsing_seq_length=config.parsing_seq_length,
+        binary_attributes=config.binary_attributes,
+        categorical_facets=config.categorical_facets,
+    )
+
+
+def build_config(vision_config, text_config, parser_config, tokenizer, parsing_seq_length: int, **overrides):
+    image_seq_length, feature_layer, strategy = vision_token_layout(vision_config)
+    kwargs = dict(
+        vision_config=vision_config,
+        text_config=text_config,
+        parser_config=parser_config,
+        image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+        parsing_token_id=tokenizer.convert_tokens_to_ids(PARSING_TOKEN),
+        image_seq_length=image_seq_length,
+        parsing_seq_length=parsing_seq_length,
+        vision_feature_layer=feature_layer,
+        vision_feature_select_strategy=strategy,
+        parsing_feature_layer=feature_layer,
+        parsing_feature_select_strategy=strategy,
+    )
+    kwargs.update(overrides)
+    config = FaceInsightConfig(**kwargs)
+    config.label_prompt_token_ids = label_prompt_token_ids(tokenizer, config.label_prompts)
+    config.validate_faceinsight()
+    return config
+
+
+def build_tiny(seed: int = 0, **config_overrides) -> tuple[FaceInsightForConditionalGeneration, FaceInsightProcessor]:
+    """A small random FaceInsight (about 0.6 M parameters) with an offline tokenizer; deterministic for a seed."""
+    tokenizer = build_tiny_tokenizer()
+    text_config = {**TINY_TEXT, "vocab_size": len(tokenizer), "eos_token_id": tokenizer.eos_token_id,
+                   "pad_token_id": tokenizer.pad_token_id, "bos_token_id": None}  # fmt: skip
+    vision_config = AutoConfig.for_model(**TINY_VISION)
+    config_overrides.setdefault("gcn_hidden_sizes", [32])
+    config = build_config(
+        vision_config,
+        text_config,
+        parser_config_kwargs(TINY_PARSER),
+        tokenizer,
+        parsing_seq_length=4,
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5],
+        **config_overrides,
+    )
+    torch.manual_seed(seed)
+    model = FaceInsightForConditionalGeneration(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    processor = make_processor(config, tokenizer, TINY_IMAGE_SIZE, config.image_mean, config.image_std)
+    return model.eval(), processor
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Assembly from pretrained components
+# --------------------------------------------------------------------------------------------------------------------
+def _vision_part(model):
+    """The vision transformer inside a dual-encoder (CLIPModel/SiglipModel) or a vision-only model."""
+    return model.vision_model if hasattr(model, "vision_model") else model
+
+
+def _vision_config_of(config):
+    return config.vision_config if hasattr(config, "vision_config") else config
+
+
+def _image_normalisation(vision: str):
+    try:
+        image_processor = AutoImageProcessor.from_pretrained(vision)
+        return list(image_processor.image_mean), list(image_processor.image_std)
+    except (OSError, ValueError, AttributeError, TypeError):
+        logger.warning("no image processor found in %s; using mean/std 0.5 (SigLIP's)", vision)
+        return [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]
+
+
+def build_from_pretrained(
+    vision: str,
+    text: str,
+    parser: str | None = None,
+    text_gguf_file: str | None = None,
+    parsing_seq_length: int | None = None,
+    **config_overrides,
+) -> tuple[FaceInsightForConditionalGeneration, FaceInsightProcessor]:
+    """Assemble FaceInsight from pretrained parts. The parsing encoder starts from the vision tower's weights;
+    projectors and knowledge modules start random. `parser` is a SegFormer checkpoint (its head is re-initialised
+    when it was not trained on the 19 CelebAMask-HQ labels); without one the parser starts random (train it with
+    `faceinsight train-parser`, or pass parsing maps)."""
+    vision_source = AutoModel.from_pretrained(vision)
+    vision_config = _vision_config_of(vision_source.config)
+    image_mean, image_std = _image_normalisation(vision)
+
+    tokenizer = AutoTokenizer.from_pretrained(text, gguf_file=text_gguf_file)
+    tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN, PARSING_TOKEN]})
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    language_model = AutoModelForCausalLM.from_pretrained(text, gguf_file=text_gguf_file, dtype=torch.float32)
+    language_model.resize_token_embeddings(len(tokenizer))
+
+    if parser is not None:
+        parser_source = AutoModelForSemanticSegmentation.from_pretrained(
+            parser, ignore_mismatched_sizes=True, **parser_config_kwargs()
+        )
+        parser_config = parser_source.config
+    else:
+        parser_source, parser_config = None, parser_config_kwargs()
+
+    patches = vision_token_layout(vision_config)[0]
+    config = build_config(
+        vision_config,
+        language_model.config,
+        parser_config,
+        tokenizer,
+        parsing_seq_length=parsing_seq_length or max(1, patches // 4),
+        image_mean=image_mean,
+        image_std=image_std,
+        **config_overrides,
+    )
+    model = FaceInsightForConditionalGeneration(config)
+    _vision_part(model.model.vision_tower).load_state_dict(_vision_part(vision_source).state_dict())
+    _vision_part(model.model.parsing_encoder).load_state_dict(_vision_part(vision_source).state_dict())
+    model.model.language_model.load_state_dict(language_model.get_decoder().state_dict())
+    model.lm_head.load_state_dict(language_model.get_output_embeddings().state_dict())
+    if parser_source is not None:
+        model.model.parser.load_state_dict(parser_source.state_dict())
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    processor = make_processor(config, tokenizer, vision_config.image_size, image_mean, image_std)
+    return model.eval(), processor
+
+
+__all__ = ["build_tiny", "build_from_pretrained", "make_processor"]

@@ -1,0 +1,40 @@
+"""Asking a FaceInsight model about a face: chat answers and structured predictions, from one loaded folder."""
+
+from __future__ import annotations
+
+import torch
+from transformers import AutoModel, AutoProcessor
+
+
+class FaceInsightAssistant:
+    """A loaded model and processor with the two questions users ask: `ask` (text) and `attributes` (structured)."""
+
+    def __init__(self, model, processor):
+        self.model = model.eval()
+        self.processor = processor
+
+    @classmethod
+    def from_pretrained(cls, model_dir: str, **model_kwargs) -> "FaceInsightAssistant":
+        model = AutoModel.from_pretrained(model_dir, trust_remote_code=True, **model_kwargs)
+        processor = AutoProcessor.from_pretrained(model_dir, trust_remote_code=True)
+        return cls(model, processor)
+
+    def _image_inputs(self, image, parsing_map=None):
+        maps = None if parsing_map is None else [parsing_map]
+        return self.processor.image_processor([image], parsing_maps=maps, return_tensors="pt")
+
+    @torch.no_grad()
+    def ask(self, image, question: str, parsing_map=None, max_new_tokens: int = 64) -> str:
+        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
+        prompt = self.processor.apply_chat_template(messages, add_generation_prompt=True)
+        maps = None if parsing_map is None else [parsing_map]
+        inputs = self.processor(images=[image], text=prompt, parsing_maps=maps, return_tensors="pt").to(self.model.device)
+        generated = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+        new_tokens = generated[:, inputs["input_ids"].shape[1] :]
+        return self.processor.batch_decode(new_tokens, skip_special_tokens=True)[0].strip()
+
+    @torch.no_grad()
+    def attributes(self, image, parsing_map=None) -> dict:
+        inputs = self._image_inputs(image, parsing_map)
+        predictions = self.model.predict_attributes(inputs["pixel_values"], inputs.get("parsing_maps"))
+        return self.processor.post_process_attributes(predictions.probabilities, predictions.decisions)[0]

@@ -1,0 +1,257 @@
+"""FaceInsight's facial-knowledge modules.
+
+* Correlation Constraint Module (CCM): uncertain dependencies between labels. A GCN over the label graph, whose
+  adjacency C_hat comes from label co-occurrence statistics (the ML-GCN recipe, Chen et al., CVPR 2019), turns one
+  embedding per label into one classifier vector per label.
+* Logical Constraint Module (LCM): deterministic relations. Exclusion rules (a and b never hold together),
+  implication rules (a implies b) and the schema's one-value-per-categorical-facet constraint give a differentiable
+  violation loss L_c during training and logic-consistent decisions at inference.
+
+This file is uploaded to the Hub as remote code: it imports only `torch`.
+"""
+
+import torch
+from torch import nn
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Label statistics -> knowledge (used by training code to fill the config; pure functions)
+# --------------------------------------------------------------------------------------------------------------------
+def label_cooccurrence(labels: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Co-occurrence counts m_ij (both labelled and positive) and positive counts n_i of a 0/1 label matrix (S x N).
+
+    `mask` (S x N, 1 = known) restricts the counts to samples that carry both labels.
+    """
+    labels = labels.float()
+    mask = torch.ones_like(labels) if mask is None else mask.float()
+    positives = labels * mask
+    cooccurrence = positives.T @ positives
+    return cooccurrence, positives.sum(0)
+
+
+def build_correlation_matrix(
+    labels: torch.Tensor, mask: torch.Tensor | None = None, tau: float = 0.4, omega: float = 0.2
+) -> torch.Tensor:
+    """C_hat from training labels, following ML-GCN.
+
+    p_ij = m_ij / n_i (asymmetric conditional probability of j given i); edges where p_ij >= tau; each row's
+    neighbours share weight `omega` and the node keeps 1 - omega for itself (against over-smoothing). A label that
+    never occurs keeps only its self loop.
+    """
+    cooccurrence, counts = label_cooccurrence(labels, mask)
+    conditional = cooccurrence / counts.clamp(min=1).unsqueeze(1)
+    edges = (conditional >= tau).float()
+    edges.fill_diagonal_(0)
+    neighbour_count = edges.sum(1, keepdim=True)
+    reweighted = torch.where(neighbour_count > 0, omega * edges / neighbour_count.clamp(min=1), torch.zeros_like(edges))
+    self_weight = torch.where(neighbour_count.squeeze(1) > 0, 1.0 - omega, 1.0)
+    return reweighted + torch.diag(self_weight)
+
+
+def mine_logic_rules(
+    labels: torch.Tensor, names: list[str], mask: torch.Tensor | None = None, min_support: int = 20
+) -> list[dict]:
+    """Deterministic relations seen in the labels: p_ij == 0 (exclusion) or p_ij == 1 (implication i -> j), each
+    backed by at least `min_support` samples where label i is positive."""
+    cooccurrence, counts = label_cooccurrence(labels, mask)
+    rules = []
+    for i in range(len(names)):
+        if counts[i] < min_support:
+            continue
+        for j in range(len(names)):
+            if i == j:
+                continue
+            if cooccurrence[i, j] == 0 and counts[j] >= min_support and i < j:
+                rules.append({"type": "exclusion", "a": names[i], "b": names[j]})
+            elif cooccurrence[i, j] == counts[i] and counts[j] > counts[i]:
+                rules.append({"type": "implication", "a": names[i], "b": names[j]})
+    return rules
+
+
+def normalize_adjacency(adjacency: torch.Tensor) -> torch.Tensor:
+    """Symmetric normalisation D^-1/2 A D^-1/2 (ML-GCN's `gen_adj`)."""
+    degree = adjacency.sum(1).clamp(min=1e-12).pow(-0.5)
+    return degree.unsqueeze(1) * adjacency * degree.unsqueeze(0)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Correlation Constraint Module
+# --------------------------------------------------------------------------------------------------------------------
+class FaceInsightCorrelationConstraintModule(nn.Module):
+    """GCN over the label graph: T^l = rho(C_hat T^{l-1} W^{l-1}); the last layer gives one classifier per label.
+
+    Node inputs T^0 are the mean token embeddings of one text prompt per label, taken from the language model's own
+    embedding table (so they follow it when it is fine-tuned), or learned embeddings when no prompt ids are known.
+    Logits are the pooled visual feature (projected image and parsing tokens) against those classifiers.
+    """
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        num_labels = config.num_attribute_labels
+        hidden_size = config.text_config.hidden_size
+        for name, value in self.compute_buffers().items():
+            self.register_buffer(name, value, persistent=False)
+        if config.label_prompt_token_ids is None:
+            self.node_embeddings = nn.Parameter(torch.randn(num_labels, hidden_size) * 0.02)
+        else:
+            self.node_embeddings = None
+
+        sizes = [hidden_size, *config.gcn_hidden_sizes, hidden_size]
+        self.gcn_layers = nn.ModuleList(nn.Linear(sizes[i], sizes[i + 1], bias=False) for i in range(len(sizes) - 1))
+        self.activation = nn.LeakyReLU(config.gcn_negative_slope)
+        self.feature_norm = nn.LayerNorm(hidden_size)
+        self.label_bias = nn.Parameter(torch.zeros(num_labels))
+
+    def compute_buffers(self) -> dict[str, torch.Tensor]:
+        """Buffers derived from the config (not saved with the weights: the config is their single source)."""
+        config, num_labels = self.config, self.config.num_attribute_labels
+        correlation = (
+            torch.tensor(config.correlation_matrix, dtype=torch.float32)
+            if config.correlation_matrix is not None
+            else torch.eye(num_labels)
+        )
+        buffers = {"adjacency": normalize_adjacency(correlation)}
+        if config.label_prompt_token_ids is not None:
+            longest = max(len(ids) for ids in config.label_prompt_token_ids)
+            prompt_ids = torch.zeros(num_labels, longest, dtype=torch.long)
+            prompt_mask = torch.zeros(num_labels, longest)
+            for row, ids in enumerate(config.label_prompt_token_ids):
+                prompt_ids[row, : len(ids)] = torch.tensor(ids)
+                prompt_mask[row, : len(ids)] = 1.0
+            buffers.update(prompt_ids=prompt_ids, prompt_mask=prompt_mask)
+        return buffers
+
+    def node_inputs(self, input_embeddings: nn.Module) -> torch.Tensor:
+        if self.node_embeddings is not None:
+            return self.node_embeddings
+        token_embeddings = input_embeddings(self.prompt_ids)  # (N, L, d)
+        mask = self.prompt_mask.to(token_embeddings.dtype).unsqueeze(-1)
+        return (token_embeddings * mask).sum(1) / mask.sum(1)
+
+    def label_classifiers(self, input_embeddings: nn.Module) -> torch.Tensor:
+        nodes = self.node_inputs(input_embeddings).to(self.gcn_layers[0].weight.dtype)
+        adjacency = self.adjacency.to(nodes.dtype)
+        for index, layer in enumerate(self.gcn_layers):
+            nodes = adjacency @ layer(nodes)
+            if index < len(self.gcn_layers) - 1:
+                nodes = self.activation(nodes)
+        return nodes  # (N, d)
+
+    def forward(self, pooled_visual_features: torch.Tensor, input_embeddings: nn.Module) -> torch.Tensor:
+        classifiers = self.label_classifiers(input_embeddings)
+        features = self.feature_norm(pooled_visual_features.to(classifiers.dtype))
+        return features @ classifiers.T + self.label_bias
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Logical Constraint Module
+# --------------------------------------------------------------------------------------------------------------------
+class FaceInsightLogicalConstraintModule(nn.Module):
+    """Rule-violation loss on predicted probabilities, and logic-consistent decisions."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        for name, value in self.compute_buffers().items():
+            self.register_buffer(name, value, persistent=False)
+        self.num_binary = len(config.binary_attributes)
+        self.facet_indices = list(config.facet_label_indices.values())
+
+    def compute_buffers(self) -> dict[str, torch.Tensor]:
+        """Rule index pairs and facet membership, derived from the config (not saved with the weights)."""
+        config = self.config
+        index = {name: i for i, name in enumerate(config.label_names)}
+        pairs = {
+            kind: torch.tensor(
+                [(index[r["a"]], index[r["b"]]) for r in config.logic_rules if r["type"] == kind], dtype=torch.long
+            ).reshape(-1, 2)
+            for kind in ("exclusion", "implication")
+        }
+        facet_membership = torch.zeros(len(config.categorical_facets), config.num_attribute_labels)
+        for row, indices in enumerate(config.facet_label_indices.values()):
+            facet_membership[row, indices] = 1.0
+        return {
+            "exclusions": pairs["exclusion"],
+            "implications": pairs["implication"],
+            "facet_membership": facet_membership,
+        }
+
+    def loss(self, probabilities: torch.Tensor) -> torch.Tensor:
+        """Mean violation over every rule and facet constraint: p_a p_b for exclusions, p_a (1 - p_b) for
+        implications, (sum of a facet's value probabilities - 1)^2 for one-value-per-facet."""
+        terms = []
+        if len(self.exclusions):
+            terms.append(probabilities[:, self.exclusions[:, 0]] * probabilities[:, self.exclusions[:, 1]])
+        if len(self.implications):
+            terms.append(probabilities[:, self.implications[:, 0]] * (1 - probabilities[:, self.implications[:, 1]]))
+        if len(self.facet_membership):
+            facet_mass = probabilities @ self.facet_membership.to(probabilities.dtype).T
+            terms.append((facet_mass - 1.0) ** 2)
+        if not terms:
+            return probabilities.sum() * 0.0
+        return torch.cat(terms, dim=1).mean()
+
+    @torch.no_grad()
+    def decide(self, probabilities: torch.Tensor) -> torch.Tensor:
+        """Logic-consistent 0/1 decisions (B x N).
+
+        Guarantees: exactly one value per categorical facet, and no exclusion rule violated among the decisions
+        (where the schema makes that possible). Implications are repaired at the cheapest confidence cost, each label
+        flipped at most once so the repair always terminates.
+        """
+        return torch.stack([self._decide_one(row) for row in probabilities.float().cpu()]).to(probabilities.device)
+
+    def _decide_one(self, p: torch.Tensor) -> torch.Tensor:
+        exclusions = [tuple(pair) for pair in self.exclusions.tolist()]
+        implications = [tuple(pair) for pair in self.implications.tolist()]
+        excluded_by = {}
+        for a, b in exclusions:
+            excluded_by.setdefault(a, set()).add(b)
+            excluded_by.setdefault(b, set()).add(a)
+        on = torch.zeros_like(p, dtype=torch.bool)
+
+        # 1. categorical facets, most confident facet first: best value not excluded by values already chosen
+        for values in sorted(self.facet_indices, key=lambda idx: -float(p[idx].max())):
+            ranked = sorted(values, key=lambda i: -float(p[i]))
+            allowed = [i for i in ranked if not any(on[j] for j in excluded_by.get(i, ()))]
+            on[(allowed or ranked)[0]] = True
+
+        def is_binary(i):
+            return i < self.num_binary
+
+        def clashes(i):
+            return any(on[j] for j in excluded_by.get(i, ()))
+
+        # 2. binary attributes, most confident first, never switched on against an exclusion
+        for i in sorted(range(self.num_binary), key=lambda i: -float(p[i])):
+            if p[i] >= 0.5 and not clashes(i):
+                on[i] = True
+
+        # 3. implications a -> b: switch b on or a off, whichever costs less confidence and keeps exclusions
+        flipped = set()
+        changed = True
+        while changed:
+            changed = False
+            for a, b in implications:
+                if not (on[a] and not on[b]):
+                    continue
+                can_turn_b_on = is_binary(b) and b not in flipped and not clashes(b)
+                can_turn_a_off = is_binary(a) and a not in flipped
+                cost_b_on, cost_a_off = 0.5 - float(p[b]), float(p[a]) - 0.5
+                if can_turn_b_on and (cost_b_on <= cost_a_off or not can_turn_a_off):
+                    on[b] = True
+                    flipped.add(b)
+                    changed = True
+                elif can_turn_a_off:
+                    on[a] = False
+                    flipped.add(a)
+                    changed = True
+
+        # 4. safety net: no exclusion may survive (switch off the less confident binary label)
+        for a, b in exclusions:
+            if on[a] and on[b]:
+                candidates = [i for i in (a, b) if is_binary(i)]
+                if candidates:
+                    on[min(candidates, key=lambda i: float(p[i]))] = False
+        return on

@@ -1,0 +1,234 @@
+"""FaceInsight image processor: any image -> normalised RGB tensor; optional parsing label maps -> resized label maps.
+
+Uploaded to the Hub as remote code: imports only `torch`, `transformers` (and Pillow, which transformers' image
+pipelines need anyway, behind a guarded import).
+"""
+
+import os
+
+import torch
+import torch.nn.functional as F
+from transformers.image_processing_base import BatchFeature
+from transformers.image_processing_utils import BaseImageProcessor
+
+try:  # Pillow is what every transformers image pipeline runs on; guarded so remote-code import checks pass
+    from PIL import Image, ImageOps, UnidentifiedImageError
+except ImportError:  # pragma: no cover
+    Image = ImageOps = UnidentifiedImageError = None
+
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+MISSING_PARSING_LABEL = -1  # the model parses images whose map is missing
+
+
+class FaceInsightImageProcessor(BaseImageProcessor):
+    """Converts images of any PIL mode (grayscale, RGBA, palette, CMYK, 16-bit, float) to RGB, honours EXIF
+    orientation, resizes to `size` x `size` and normalises. Caller-supplied parsing maps (label indices
+    0..num_parsing_labels-1) are resized with nearest-neighbour so labels are never blended.
+
+    Accepted images: PIL images, file paths, arrays/tensors of shape (H, W), (H, W, C) or (C, H, W).
+    """
+
+    model_input_names = ["pixel_values", "parsing_maps"]
+
+    def __init__(
+        self,
+        size: int = 224,
+        image_mean: list[float] | tuple[float, ...] = (0.5, 0.5, 0.5),
+        image_std: list[float] | tuple[float, ...] = (0.5, 0.5, 0.5),
+        num_parsing_labels: int = 19,
+        alpha_background: tuple[int, int, int] = (255, 255, 255),
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.size = int(size)
+        self.image_mean = list(image_mean)
+        self.image_std = list(image_std)
+        self.num_parsing_labels = int(num_parsing_labels)
+        self.alpha_background = tuple(alpha_background)
+
+    # -------------------------------------------------------------------------------------------------------------
+    def __call__(self, images, parsing_maps=None, return_tensors="pt", **kwargs) -> BatchFeature:
+        return self.preprocess(images, parsing_maps=parsing_maps, return_tensors=return_tensors, **kwargs)
+
+    def preprocess(self, images, parsing_maps=None, return_tensors="pt", **kwargs) -> BatchFeature:
+        images = flatten_images(images)
+        rgb_images = [self.to_rgb(image, index) for index, image in enumerate(images)]
+        pixel_values = torch.stack([self.to_tensor(image) for image in rgb_images])
+        data = {"pixel_values": pixel_values}
+        if parsing_maps is not None:
+            maps = flatten_images(parsing_maps)
+            if len(maps) != len(rgb_images):
+                raise ValueError(
+                    f"got {len(maps)} parsing maps for {len(rgb_images)} images; pass one map per image "
+                    "(None for an image the model should parse itself)"
+                )
+            data["parsing_maps"] = torch.stack(
+                [self.preprocess_parsing_map(m, image.size, index) for index, (m, image) in enumerate(zip(maps, rgb_images))]
+            )
+        return BatchFeature(data=data, tensor_type=return_tensors)
+
+    # -------------------------------------------------------------------------------------------------------------
+    def to_rgb(self, image, index: int = 0) -> "Image.Image":
+        """Any supported input -> an upright 8-bit RGB PIL image; errors name the offending image."""
+        source = f"image {index}"
+        if isinstance(image, (str, os.PathLike)):
+            source = f"image {index} ({os.fspath(image)})"
+            try:
+                with Image.open(image) as opened:
+                    opened.load()
+                    image = opened.copy()
+            except FileNotFoundError:
+                raise FileNotFoundError(f"{source}: no such file") from None
+            except (UnidentifiedImageError, OSError, SyntaxError) as error:
+                raise ValueError(f"{source} is not a readable image: {error}") from None
+        elif isinstance(image, Image.Image):
+            try:
+                image.load()
+            except (OSError, SyntaxError) as error:
+                raise ValueError(f"{source} is corrupt or truncated: {error}") from None
+        elif hasattr(image, "__array__") or isinstance(image, torch.Tensor):
+            image = array_to_pil(torch.as_tensor(image), source)
+        else:
+            raise TypeError(
+                f"{source} is a {type(image).__name__}; expected a PIL image, a file path, or an array/tensor "
+                "of shape (H, W), (H, W, C) or (C, H, W)"
+            )
+        if image.width < 1 or image.height < 1:
+            raise ValueError(f"{source} is empty ({image.width}x{image.height})")
+        try:
+            image = ImageOps.exif_transpose(image)
+        except Exception:  # malformed EXIF must not lose the image; keep its stored orientation
+            pass
+        return self._convert_mode(image)
+
+    def _convert_mode(self, image: "Image.Image") -> "Image.Image":
+        if image.mode == "RGB":
+            return image
+        if image.mode in SIXTEEN_BIT_MODES or image.mode in ("I", "F"):
+            return self._high_depth_to_rgb(image)
+        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+            rgba = image.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (*self.alpha_background, 255))
+            return Image.alpha_composite(background, rgba).convert("RGB")
+        return image.convert("RGB")
+
+    @staticmethod
+    def _high_depth_to_rgb(image: "Image.Image") -> "Image.Image":
+        """16-bit / 32-bit integer / float grayscale -> 8-bit RGB (16-bit scaled by 1/257, others by their range)."""
+        sixteen_bit = image.mode in SIXTEEN_BIT_MODES
+        if image.mode != "F":
+            image = image.convert("I")
+        dtype = torch.float32 if image.mode == "F" else torch.int32
+        values = torch.frombuffer(bytearray(image.tobytes()), dtype=dtype).reshape(image.height, image.width).float()
+        if sixteen_bit or (image.mode == "I" and values.max() > 255 and values.max() <= 65535 and values.min() >= 0):
+            values = values / 257.0
+        elif image.mode == "F" and values.max() <= 1.0 and values.min() >= 0:
+            values = values * 255.0
+        elif values.max() > 255 or values.min() < 0:
+            low, high = values.min(), values.max()
+            values = (values - low) / (high - low).clamp(min=1e-12) * 255.0
+        gray = values.round().clamp(0, 255).to(torch.uint8)
+        return Image.frombytes("L", (image.width, image.height), gray.numpy().tobytes()).convert("RGB")
+
+    def to_tensor(self, image: "Image.Image") -> torch.Tensor:
+        if image.size != (self.size, self.size):
+            image = image.resize((self.size, self.size), Image.Resampling.BICUBIC, reducing_gap=3.0)
+        pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8).view(self.size, self.size, 3)
+        pixels = pixels.permute(2, 0, 1).float() / 255.0
+        mean = torch.tensor(self.image_mean).view(3, 1, 1)
+        std = torch.tensor(self.image_std).view(3, 1, 1)
+        return (pixels - mean) / std
+
+    # -------------------------------------------------------------------------------------------------------------
+    def preprocess_parsing_map(self, parsing_map, image_size: tuple[int, int], index: int = 0) -> torch.Tensor:
+        """A label map (H, W) of ints in 0..num_parsing_labels-1 -> (size, size) long tensor, nearest-neighbour.
+        `None` gives a map of -1: the model's own parser fills it."""
+        if parsing_map is None:
+            return torch.full((self.size, self.size), MISSING_PARSING_LABEL, dtype=torch.long)
+        source = f"parsing map {index}"
+        if isinstance(parsing_map, (str, os.PathLike)):
+            source = f"parsing map {index} ({os.fspath(parsing_map)})"
+            try:
+                with Image.open(parsing_map) as opened:
+                    parsing_map = opened.copy()
+            except (FileNotFoundError, UnidentifiedImageError, OSError) as error:
+                raise ValueError(f"{source} cannot be read: {error}") from None
+        if isinstance(parsing_map, Image.Image):
+            if parsing_map.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L"):
+                raise ValueError(
+                    f"{source} is a {parsing_map.mode} image; a parsing map holds one label index per pixel "
+                    "(mode L, P or I), not colours"
+                )
+            mode = parsing_map.mode
+            if mode != "L" and mode != "P":
+                parsing_map = parsing_map.convert("I")
+            dtype = torch.uint8 if parsing_map.mode in ("L", "P") else torch.int32
+            labels = torch.frombuffer(bytearray(parsing_map.tobytes()), dtype=dtype)
+            labels = labels.reshape(parsing_map.height, parsing_map.width).long()
+        elif hasattr(parsing_map, "__array__") or isinstance(parsing_map, torch.Tensor):
+            labels = torch.as_tensor(parsing_map)
+            if labels.is_floating_point():
+                if not bool((labels == labels.round()).all()):
+                    raise ValueError(f"{source} holds non-integer values; it must hold label indices")
+            labels = labels.long()
+        else:
+            raise TypeError(f"{source} is a {type(parsing_map).__name__}; expected a PIL image, path, array or tensor")
+
+        if labels.dim() == 3 and labels.shape[0] == 1:
+            labels = labels[0]
+        if labels.dim() != 2:
+            raise ValueError(
+                f"{source} has shape {tuple(labels.shape)}; expected (height, width) of label indices"
+            )
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= self.num_parsing_labels:
+            raise ValueError(
+                f"{source} holds labels in [{low}, {high}]; valid labels are 0..{self.num_parsing_labels - 1} "
+                "(CelebAMask-HQ classes)"
+            )
+        image_width, image_height = image_size
+        map_aspect, image_aspect = labels.shape[1] / labels.shape[0], image_width / image_height
+        if abs(map_aspect - image_aspect) > 0.02 * image_aspect:
+            raise ValueError(
+                f"{source} is {labels.shape[1]}x{labels.shape[0]} (WxH) but its image is {image_width}x{image_height}:"
+                " the aspect ratios differ, so the map does not belong to this image"
+            )
+        resized = F.interpolate(labels[None, None].float(), size=(self.size, self.size), mode="nearest")
+        return resized[0, 0].long()
+
+
+def flatten_images(images) -> list:
+    """One image, a list of images, or a list of per-sample lists -> a flat list."""
+    if images is None:
+        return []
+    if isinstance(images, (list, tuple)):
+        flat = []
+        for item in images:
+            flat.extend(flatten_images(item) if isinstance(item, (list, tuple)) else [item])
+        return flat
+    return [images]
+
+
+def array_to_pil(array: torch.Tensor, source: str) -> "Image.Image":
+    """(H, W), (H, W, C) or (C, H, W) arrays of uint8, uint16, ints or floats in [0, 1] -> PIL image."""
+    if array.dim() == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
+        array = array.permute(1, 2, 0)
+    if array.dim() == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.dim() not in (2, 3) or (array.dim() == 3 and array.shape[-1] not in (3, 4)):
+        raise ValueError(f"{source} has shape {tuple(array.shape)}; expected (H, W), (H, W, 3|4) or (3|4, H, W)")
+    if array.numel() == 0:
+        raise ValueError(f"{source} is empty (shape {tuple(array.shape)})")
+    is_float = array.is_floating_point()
+    array = array.float()
+    if is_float and array.max() <= 1.0 and array.min() >= 0:
+        array = array * 255.0
+    elif array.max() > 255:
+        array = array / 257.0 if array.max() <= 65535 else array / array.max() * 255.0
+    array = array.round().clamp(0, 255).to(torch.uint8).contiguous()
+    mode = "L" if array.dim() == 2 else ("RGB" if array.shape[-1] == 3 else "RGBA")
+    height, width = array.shape[:2]
+    return Image.frombytes(mode, (width, height), array.numpy().tobytes())
+
+
+__all__ = ["FaceInsightImageProcessor"]
