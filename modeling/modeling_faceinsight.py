@@ -159,6 +159,28 @@ class FaceInsightPreTrainedModel(PreTrainedModel):
                 init.normal_(module.node_embeddings, std=0.02)
             init.zeros_(module.label_bias)
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """As in transformers; loading replaces parameters, so the config's freezing is applied again afterwards."""
+        loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        model.apply_freezing()
+        return loaded
+
+    def apply_freezing(self):
+        """Give no gradients to the components the config marks frozen (vision tower, parser, parsing encoder, LM)."""
+        base = self.model if isinstance(self, FaceInsightForConditionalGeneration) else self
+        frozen = {
+            "vision_tower": self.config.freeze_vision_tower,
+            "parser": self.config.freeze_parser,
+            "parsing_encoder": self.config.freeze_parsing_encoder,
+            "language_model": self.config.freeze_language_model,
+        }
+        for name, is_frozen in frozen.items():
+            getattr(base, name).requires_grad_(not is_frozen)
+        if base is not self:
+            self.lm_head.requires_grad_(not self.config.freeze_language_model)
+
     def _check_and_adjust_attn_implementation(self, attn_implementation, is_init_check: bool = False, **kwargs):
         if attn_implementation is not None and attn_implementation.startswith("flash_attention"):
             if not torch.cuda.is_available():
@@ -195,18 +217,6 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         self.parser_input_normalizer = FaceInsightParserInputNormalizer(config)
         self.post_init()
         self.apply_freezing()
-
-    # -------------------------------------------------------------------------------------------------------------
-    def apply_freezing(self):
-        """Give no gradients to the components the config marks frozen."""
-        frozen = {
-            "vision_tower": self.config.freeze_vision_tower,
-            "parser": self.config.freeze_parser,
-            "parsing_encoder": self.config.freeze_parsing_encoder,
-            "language_model": self.config.freeze_language_model,
-        }
-        for name, is_frozen in frozen.items():
-            getattr(self, name).requires_grad_(not is_frozen)
 
     def get_input_embeddings(self):
         return self.language_model.get_input_embeddings()
@@ -346,8 +356,7 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
         self.model = FaceInsightModel(config)
         self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
         self.post_init()
-        self.model.apply_freezing()
-        self.lm_head.requires_grad_(not config.freeze_language_model)
+        self.apply_freezing()
 
     def get_input_embeddings(self):
         return self.model.get_input_embeddings()

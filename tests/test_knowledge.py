@@ -1,0 +1,132 @@
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from faceinsight import FaceInsightConfig
+from faceinsight.modeling.knowledge_faceinsight import (
+    FaceInsightCorrelationConstraintModule,
+    FaceInsightLogicalConstraintModule,
+    build_correlation_matrix,
+    mine_logic_rules,
+    normalize_adjacency,
+)
+
+TEXT = {"model_type": "llama", "vocab_size": 100, "hidden_size": 16, "num_hidden_layers": 1,
+        "num_attention_heads": 2, "intermediate_size": 32}  # fmt: skip
+BINARY = ["Bald", "Bangs", "Black_Hair", "Blond_Hair", "Smiling", "Goatee", "Male"]
+FACETS = {"gender": ["Male", "Female"], "expression": ["Happiness", "Sadness", "Neutral"]}
+
+
+def test_correlation_matrix_follows_ml_gcn_definition():
+    # label 0 occurs 4 times, label 1 co-occurs with it 3 times, label 2 once with 0 (and alone twice)
+    labels = torch.tensor([[1, 1, 0], [1, 1, 0], [1, 1, 1], [1, 0, 0], [0, 0, 1], [0, 0, 1]])
+    c_hat = build_correlation_matrix(labels, tau=0.5, omega=0.2)
+    # p(1|0) = 3/4 >= tau -> edge 0->1; p(2|0) = 1/4 < tau; p(0|1) = 1 -> edge 1->0; p(0|2) = p(1|2) = 1/3 < tau
+    assert torch.allclose(c_hat[0], torch.tensor([0.8, 0.2, 0.0]))
+    assert torch.allclose(c_hat[1], torch.tensor([0.2, 0.8, 0.0]))
+    assert torch.allclose(c_hat[2], torch.tensor([0.0, 0.0, 1.0]))  # no neighbours: keeps its whole weight
+
+
+def test_correlation_matrix_ignores_masked_samples():
+    labels = torch.tensor([[1, 1], [1, 1], [1, 0]])
+    mask = torch.tensor([[1, 1], [1, 1], [1, 0]])  # the third sample does not carry label 1
+    c_hat = build_correlation_matrix(labels, mask, tau=0.9, omega=0.3)
+    assert torch.isclose(c_hat[1, 0], torch.tensor(0.3))  # p(0|1) = 2/2
+    assert torch.isclose(c_hat[0, 1], torch.tensor(0.0))  # p(1|0) = 2/3 < 0.9
+
+
+def test_mined_rules():
+    g = torch.Generator().manual_seed(0)
+    bald = torch.rand(400, generator=g) < 0.3
+    bangs = (torch.rand(400, generator=g) < 0.5) & ~bald  # never with bald
+    goatee = torch.rand(400, generator=g) < 0.2
+    male = goatee | (torch.rand(400, generator=g) < 0.4)  # goatee implies male
+    labels = torch.stack([bald, bangs, goatee, male], 1).long()
+    rules = mine_logic_rules(labels, ["Bald", "Bangs", "Goatee", "Male"], min_support=20)
+    assert {"type": "exclusion", "a": "Bald", "b": "Bangs"} in rules
+    assert {"type": "implication", "a": "Goatee", "b": "Male"} in rules
+    assert {"type": "implication", "a": "Male", "b": "Goatee"} not in rules
+
+
+def test_adjacency_normalisation_is_symmetric_scaling():
+    a = torch.tensor([[1.0, 0.5], [0.25, 1.0]])
+    d = a.sum(1).pow(-0.5)
+    assert torch.allclose(normalize_adjacency(a), d[:, None] * a * d[None, :])
+
+
+def _config(rules):
+    return FaceInsightConfig(text_config=TEXT, binary_attributes=BINARY, categorical_facets=FACETS,
+                             logic_rules=rules, gcn_hidden_sizes=[8])  # fmt: skip
+
+
+def test_gcn_propagates_along_correlation_edges():
+    config = _config([])
+    n = config.num_attribute_labels
+    isolated = FaceInsightCorrelationConstraintModule(config)
+    matrix = torch.eye(n)
+    matrix[0, 1] = matrix[1, 0] = 0.5
+    coupled_config = _config([])
+    coupled_config.correlation_matrix = matrix.tolist()
+    coupled = FaceInsightCorrelationConstraintModule(coupled_config)
+    coupled.load_state_dict(isolated.state_dict())
+    embeddings = torch.nn.Embedding(100, 16)
+    before, after = isolated.label_classifiers(embeddings), coupled.label_classifiers(embeddings)
+    assert not torch.allclose(before[0], after[0]) and not torch.allclose(before[1], after[1])
+    assert torch.allclose(before[2:], after[2:])  # labels without edges keep their classifiers
+
+
+def test_logic_loss_is_zero_when_consistent_and_grows_with_violations():
+    config = _config([{"type": "exclusion", "a": "Bald", "b": "Bangs"},
+                      {"type": "implication", "a": "Goatee", "b": "Male"}])  # fmt: skip
+    lcm = FaceInsightLogicalConstraintModule(config)
+    names = config.label_names
+    consistent = torch.zeros(1, len(names))
+    for name in ("Bald", "Goatee", "Male", "gender:Male", "expression:Neutral"):
+        consistent[0, names.index(name)] = 1.0
+    assert lcm.loss(consistent) == 0
+    violated = consistent.clone()
+    violated[0, names.index("Bangs")] = 1.0
+    assert lcm.loss(violated) > 0
+    worse = violated.clone()
+    worse[0, names.index("Male")] = 0.0
+    assert lcm.loss(worse) > lcm.loss(violated)
+    probabilities = torch.full((2, len(names)), 0.5, requires_grad=True)
+    lcm.loss(probabilities).backward()
+    assert probabilities.grad.abs().sum() > 0
+
+
+rule_strategy = st.lists(
+    st.tuples(st.sampled_from(["exclusion", "implication"]), st.integers(0, 11), st.integers(0, 11)),
+    max_size=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rules=rule_strategy, seed=st.integers(0, 10_000))
+def test_decisions_never_violate_exclusions_or_one_value_per_facet(rules, seed):
+    names = _config([]).label_names
+    rule_dicts = [{"type": kind, "a": names[a], "b": names[b]} for kind, a, b in rules if a != b]
+    config = _config(rule_dicts)
+    lcm = FaceInsightLogicalConstraintModule(config)
+    probabilities = torch.rand(4, len(names), generator=torch.Generator().manual_seed(seed))
+    decisions = lcm.decide(probabilities)
+    for row in decisions:
+        for indices in config.facet_label_indices.values():
+            assert int(row[indices].sum()) == 1
+        for rule in rule_dicts:
+            a, b = names.index(rule["a"]), names.index(rule["b"])
+            both_categorical = a >= len(BINARY) and b >= len(BINARY)
+            if rule["type"] == "exclusion" and not both_categorical:
+                assert not (row[a] and row[b]), rule
+
+
+def test_decisions_repair_implications_at_lowest_cost():
+    config = _config([{"type": "implication", "a": "Goatee", "b": "Male"}])
+    lcm = FaceInsightLogicalConstraintModule(config)
+    names = config.label_names
+    p = torch.full((2, len(names)), 0.1)
+    p[0, names.index("Goatee")], p[0, names.index("Male")] = 0.95, 0.4  # confident goatee: switch Male on
+    p[1, names.index("Goatee")], p[1, names.index("Male")] = 0.55, 0.05  # weak goatee, confident not male: drop it
+    decisions = lcm.decide(p)
+    assert decisions[0, names.index("Goatee")] and decisions[0, names.index("Male")]
+    assert not decisions[1, names.index("Goatee")] and not decisions[1, names.index("Male")]

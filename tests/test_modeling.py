@@ -1,0 +1,226 @@
+import pytest
+import torch
+
+from faceinsight import FaceInsightForConditionalGeneration
+from faceinsight.hub.build import build_tiny
+
+RULES = [{"type": "exclusion", "a": "Bald", "b": "Bangs"}, {"type": "implication", "a": "Goatee", "b": "Male"}]
+
+
+def _attribute_labels(model, batch, value=1):
+    labels = torch.full((batch, model.config.num_attribute_labels), -100)
+    names = model.config.label_names
+    labels[:, names.index("Smiling")] = value
+    labels[:, names.index("Eyeglasses")] = 1 - value
+    labels[:, [names.index("expression:Happiness"), names.index("expression:Neutral")]] = torch.tensor([value, 1 - value])
+    return labels
+
+
+def _lm_labels(inputs, processor):
+    labels = inputs["input_ids"].clone()
+    labels[inputs["attention_mask"] == 0] = -100
+    labels[(labels == processor.image_token_id) | (labels == processor.parsing_token_id)] = -100
+    return labels
+
+
+def test_forward_returns_total_loss_and_its_parts(tiny, make_inputs):
+    model, processor = tiny
+    inputs = make_inputs(["Smiling?", "Describe this face."])
+    out = model(**inputs, labels=_lm_labels(inputs, processor), attribute_labels=_attribute_labels(model, 2))
+    c = model.config
+    expected = c.lm_loss_weight * out.lm_loss + c.bce_loss_weight * out.bce_loss + c.logic_loss_weight * out.logic_loss
+    assert torch.allclose(out.loss, expected)
+    assert out.attribute_logits.shape == (2, c.num_attribute_labels)
+    assert out.logits.shape[:2] == inputs["input_ids"].shape
+    assert out.parsing_maps.shape == (2, 64, 64) and int(out.parsing_maps.max()) < 19
+
+
+def test_gradients_reach_trainable_parts_only(make_inputs, tiny):
+    _, processor = tiny
+    model, _ = build_tiny(seed=1, logic_rules=RULES)
+    model.train()
+    inputs = make_inputs()
+    out = model(**inputs, labels=_lm_labels(inputs, processor), attribute_labels=_attribute_labels(model, 1))
+    out.loss.backward()
+    with_grad = {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    for trained in ("multi_modal_projector", "parsing_projector", "correlation_module.gcn_layers"):
+        assert any(f"model.{trained}" in n for n in with_grad), trained
+    for frozen in ("vision_tower", "parser", "parsing_encoder", "language_model"):
+        assert not any(n.startswith(f"model.{frozen}.") for n in with_grad), frozen
+        assert not any(p.requires_grad for n, p in model.named_parameters() if n.startswith(f"model.{frozen}."))
+
+
+def test_config_flags_unfreeze_components(make_inputs, tiny):
+    _, processor = tiny
+    model, _ = build_tiny(seed=1, freeze_language_model=False, freeze_vision_tower=False, freeze_parsing_encoder=False)
+    inputs = make_inputs()
+    model(**inputs, labels=_lm_labels(inputs, processor), attribute_labels=_attribute_labels(model, 1)).loss.backward()
+    for unfrozen in ("vision_tower", "parsing_encoder", "language_model"):
+        assert any(n.startswith(f"model.{unfrozen}.") and p.grad is not None for n, p in model.named_parameters())
+    # the parser's output is an argmax label map: it is trained on its own (faceinsight train-parser), never here
+    assert all(p.grad is None for n, p in model.named_parameters() if n.startswith("model.parser."))
+
+
+def test_each_loss_part_moves_with_its_labels(tiny, make_inputs):
+    model, processor = tiny
+    inputs = make_inputs()
+    lm_labels = _lm_labels(inputs, processor)
+    with torch.no_grad():
+        base = model(**inputs, labels=lm_labels, attribute_labels=_attribute_labels(model, 1, value=1))
+        flipped = model(**inputs, labels=lm_labels, attribute_labels=_attribute_labels(model, 1, value=0))
+        shifted_lm = lm_labels.clone()
+        shifted_lm[lm_labels != -100] = (lm_labels[lm_labels != -100] + 7) % model.config.text_config.vocab_size
+        other_text = model(**inputs, labels=shifted_lm, attribute_labels=_attribute_labels(model, 1, value=1))
+        masked = _attribute_labels(model, 1, value=1)
+        masked[:, model.config.label_names.index("Bald")] = -100  # unknown stays unknown whatever the value
+        assert torch.equal(base.bce_loss, model(**inputs, attribute_labels=masked).bce_loss)
+    assert base.bce_loss != flipped.bce_loss and torch.equal(base.lm_loss, flipped.lm_loss)
+    assert base.lm_loss != other_text.lm_loss and torch.equal(base.bce_loss, other_text.bce_loss)
+    # the logic loss constrains predictions; it moves with the rules in the config
+    ruled, _ = build_tiny(seed=0, logic_rules=RULES)
+    with torch.no_grad():
+        assert ruled(**inputs, attribute_labels=_attribute_labels(model, 1)).logic_loss != base.logic_loss
+
+
+def test_bad_attribute_labels_are_named(tiny, make_inputs):
+    model, _ = tiny
+    inputs = make_inputs()
+    with pytest.raises(ValueError, match=r"attribute_labels must have shape \(num_images, num_attribute_labels\)"):
+        model(**inputs, attribute_labels=torch.zeros(1, 3))
+    bad = _attribute_labels(model, 1)
+    bad[0, 0] = 2
+    with pytest.raises(ValueError, match="must hold 0, 1 or -100"):
+        model(**inputs, attribute_labels=bad)
+
+
+def test_placeholder_feature_mismatch_is_a_clear_error(tiny, make_inputs):
+    model, _ = tiny
+    inputs = make_inputs()
+    ids = inputs["input_ids"].clone()
+    ids[0, (ids[0] == model.config.image_token_id).nonzero()[0]] = 5  # one image token lost
+    with pytest.raises(ValueError, match=r"image tokens and features do not match: the text holds 15 .* give 16"):
+        model(input_ids=ids, pixel_values=inputs["pixel_values"])
+    with pytest.raises(ValueError, match="placeholder tokens but no pixel_values"):
+        model(input_ids=inputs["input_ids"])
+
+
+def test_given_parsing_maps_take_precedence(tiny, make_inputs):
+    model, _ = tiny
+    inputs = make_inputs(["a", "b"])
+    maps = torch.zeros(2, 64, 64, dtype=torch.long)
+    maps[0, 20:40, 20:40] = 2
+    maps[1] = -1  # the second image is parsed by the model
+    with torch.no_grad():
+        out = model(**{**inputs, "parsing_maps": maps})
+        parsed = model.model.parse_faces(inputs["pixel_values"])
+    assert torch.equal(out.parsing_maps[0], maps[0])
+    assert torch.equal(out.parsing_maps[1], parsed[1])
+    with pytest.raises(ValueError, match=r"valid labels are 0..18"):
+        model(**{**inputs, "parsing_maps": torch.full((2, 64, 64), 25)})
+    with pytest.raises(ValueError, match=r"parsing_maps must have shape \(num_images, height, width\)"):
+        model(**{**inputs, "parsing_maps": torch.zeros(1, 64, 64, dtype=torch.long)})
+
+
+def test_parsing_map_changes_the_prediction(tiny, make_inputs):
+    model, _ = tiny
+    inputs = make_inputs()
+    skin = torch.ones(1, 64, 64, dtype=torch.long)
+    hair = torch.full((1, 64, 64), 13)
+    with torch.no_grad():
+        a = model.predict_attributes(inputs["pixel_values"], skin).logits
+        b = model.predict_attributes(inputs["pixel_values"], hair).logits
+    assert not torch.allclose(a, b)
+
+
+def _generate(model, inputs, use_cache):
+    return model.generate(**inputs, max_new_tokens=8, do_sample=False, use_cache=use_cache,
+                          min_new_tokens=8)  # fmt: skip
+
+
+def test_kv_cache_gives_the_same_tokens_for_mixed_prompt_lengths(make_inputs):
+    model, _ = build_tiny(seed=3)
+    inputs = make_inputs(["Smiling?", "Which expression does this face show, and how old is the person?", "How old?"])
+    assert len(set(inputs["attention_mask"].sum(1).tolist())) == 3  # three different prompt lengths
+    with torch.no_grad():
+        cached, uncached = _generate(model, inputs, True), _generate(model, inputs, False)
+    assert cached.shape[1] == inputs["input_ids"].shape[1] + 8
+    assert torch.equal(cached, uncached)
+    # each row is what it would be alone: padding does not leak into the answer
+    single = {k: v[1:2, -int(inputs["attention_mask"][1].sum()) :] if k in ("input_ids", "attention_mask") else v[1:2]
+              for k, v in inputs.items()}  # fmt: skip
+    with torch.no_grad():
+        alone = _generate(model, single, True)
+    assert torch.equal(alone[0, -8:], cached[1, -8:])
+
+
+def test_images_go_in_the_first_generation_step_only(tiny, make_inputs):
+    model, _ = tiny
+    inputs = make_inputs()
+    seen = []
+    handle = model.model.vision_tower.register_forward_hook(lambda *args: seen.append(1))
+    parser_handle = model.model.parser.register_forward_hook(lambda *args: seen.append(2))
+    try:
+        with torch.no_grad():
+            model.generate(**inputs, max_new_tokens=4, min_new_tokens=4, do_sample=False)
+    finally:
+        handle.remove()
+        parser_handle.remove()
+    assert seen == [1, 2]
+
+
+def test_structured_predictions_are_logic_consistent(make_inputs):
+    model, _ = build_tiny(seed=4, logic_rules=RULES)
+    inputs = make_inputs(["a", "b", "c"])
+    predictions = model.predict_attributes(inputs["pixel_values"])
+    names = model.config.label_names
+    assert predictions.probabilities.shape == (3, len(names))
+    for row in predictions.decisions:
+        assert not (row[names.index("Bald")] and row[names.index("Bangs")])
+        for indices in model.config.facet_label_indices.values():
+            assert int(row[indices].sum()) == 1
+
+
+def test_eager_and_sdpa_agree(tiny_folder, make_inputs):
+    inputs = make_inputs(["Smiling?", "Describe this face please."])
+    outputs = {}
+    for implementation in ("eager", "sdpa"):
+        model = FaceInsightForConditionalGeneration.from_pretrained(tiny_folder, attn_implementation=implementation)
+        assert model.config.text_config._attn_implementation == implementation
+        with torch.no_grad():
+            outputs[implementation] = model(**inputs).logits
+    mask = inputs["attention_mask"].bool()
+    assert torch.allclose(outputs["eager"][mask], outputs["sdpa"][mask], atol=1e-4)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU error message")
+def test_flash_attention_without_cuda_fails_clearly(tiny_folder):
+    with pytest.raises((ValueError, ImportError), match="flash"):
+        FaceInsightForConditionalGeneration.from_pretrained(tiny_folder, attn_implementation="flash_attention_2")
+
+
+def test_gradient_checkpointing_trains(make_inputs, tiny):
+    _, processor = tiny
+    model, _ = build_tiny(seed=5, freeze_language_model=False)
+    model.gradient_checkpointing_enable()
+    model.train()
+    inputs = make_inputs()
+    out = model(**inputs, labels=_lm_labels(inputs, processor), attribute_labels=_attribute_labels(model, 1))
+    out.loss.backward()
+    assert model.model.language_model.gradient_checkpointing
+    assert model.model.language_model.layers[0].mlp.up_proj.weight.grad is not None
+
+
+def test_save_and_load_round_trip_is_exact_and_safetensors_only(tiny, tiny_folder, make_inputs):
+    model, _ = tiny
+    files = {p.name for p in tiny_folder.iterdir()}
+    assert "model.safetensors" in files and not any(f.endswith((".bin", ".pt", ".pth", ".pkl")) for f in files)
+    loaded = FaceInsightForConditionalGeneration.from_pretrained(tiny_folder, use_safetensors=True)
+    inputs = make_inputs()
+    with torch.no_grad():
+        before, after = model(**inputs), loaded(**inputs)
+    assert torch.equal(before.logits, after.logits)
+    assert torch.equal(before.attribute_logits, after.attribute_logits)
+    assert torch.equal(model.model.correlation_module.adjacency, loaded.model.correlation_module.adjacency)
+    trainable = {n for n, p in loaded.named_parameters() if p.requires_grad}
+    assert trainable == {n for n, p in model.named_parameters() if p.requires_grad}
+    assert not any(n.startswith("model.vision_tower.") for n in trainable)
