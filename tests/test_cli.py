@@ -1,0 +1,84 @@
+import json
+
+import pytest
+import torch
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSemanticSegmentation
+
+from faceinsight import FaceInsightForConditionalGeneration
+from faceinsight.cli import main
+from faceinsight.hub.build import TINY_PARSER, TINY_TEXT, TINY_VISION, parser_config_kwargs
+from faceinsight.hub.tokenizer import build_tiny_tokenizer
+
+
+@pytest.fixture(scope="module")
+def built_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli") / "tiny"
+    assert main(["build", "--preset", "tiny", str(folder)]) == 0
+    return folder
+
+
+def test_build_tiny_then_ask(built_folder, face_image, tmp_path, capsys):
+    image = tmp_path / "face.jpg"
+    face_image.save(image)
+    assert main(["ask", str(built_folder), str(image), "Is this person smiling?", "--attributes",
+                 "--max-new-tokens", "4"]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    structured = json.loads(printed[printed.index("{") :])
+    assert set(structured["facets"]) == {"age", "gender", "race", "expression"}
+    assert len(structured["attributes"]) == 40
+    assert all(0 <= a["probability"] <= 1 for a in structured["attributes"].values())
+
+
+def test_ask_with_a_given_parsing_map(built_folder, face_image, tmp_path, capsys):
+    from PIL import Image
+
+    image, label_map = tmp_path / "face.png", tmp_path / "map.png"
+    face_image.save(image)
+    Image.new("L", face_image.size, 1).save(label_map)
+    assert main(["ask", str(built_folder), str(image), "--parsing-map", str(label_map), "--attributes",
+                 "--max-new-tokens", "2"]) == 0  # fmt: skip
+    Image.new("L", (10, 30), 1).save(label_map)
+    assert main(["ask", str(built_folder), str(image), "--parsing-map", str(label_map)]) == 2
+    assert "aspect ratios differ" in capsys.readouterr().err
+
+
+def test_ask_reports_unreadable_image(built_folder, tmp_path, capsys):
+    bad = tmp_path / "face.png"
+    bad.write_bytes(b"not a png")
+    assert main(["ask", str(built_folder), str(bad), "hi"]) == 2
+    assert "face.png" in capsys.readouterr().err
+
+
+def test_build_from_pretrained_component_folders(tmp_path):
+    """--vision/--text/--parser take Hub ids or local folders; here local folders of tiny pretrained parts."""
+    torch.manual_seed(0)
+    vision = AutoModel.from_config(AutoConfig.for_model(**TINY_VISION))
+    vision.save_pretrained(tmp_path / "vision")
+    tokenizer = build_tiny_tokenizer()
+    tokenizer.save_pretrained(tmp_path / "text")
+    text_kwargs = {k: v for k, v in TINY_TEXT.items() if k != "model_type"}
+    language_model = AutoModelForCausalLM.from_config(AutoConfig.for_model("llama", vocab_size=len(tokenizer) - 2,
+                                                                           **text_kwargs))  # fmt: skip
+    language_model.save_pretrained(tmp_path / "text")
+    parser_kwargs = {k: v for k, v in parser_config_kwargs(TINY_PARSER).items() if k != "model_type"}
+    parser = AutoModelForSemanticSegmentation.from_config(AutoConfig.for_model("segformer", **parser_kwargs))
+    parser.save_pretrained(tmp_path / "parser")
+
+    out = tmp_path / "assembled"
+    assert main(["build", str(out), "--vision", str(tmp_path / "vision"), "--text", str(tmp_path / "text"),
+                 "--parser", str(tmp_path / "parser")]) == 0  # fmt: skip
+    model = FaceInsightForConditionalGeneration.from_pretrained(out)
+    assert torch.equal(model.model.vision_tower.embeddings.patch_embedding.weight,
+                       vision.embeddings.patch_embedding.weight)  # fmt: skip
+    assert torch.equal(model.model.parsing_encoder.embeddings.patch_embedding.weight,
+                       vision.embeddings.patch_embedding.weight)  # fmt: skip
+    assert torch.equal(model.model.language_model.layers[1].mlp.up_proj.weight,
+                       language_model.model.layers[1].mlp.up_proj.weight)  # fmt: skip
+    assert torch.equal(model.model.parser.decode_head.classifier.weight, parser.decode_head.classifier.weight)
+    assert model.config.text_config.vocab_size == len(tokenizer)  # grown for the two placeholder tokens
+    assert model.config.image_seq_length == (TINY_VISION["image_size"] // TINY_VISION["patch_size"]) ** 2
+
+
+def test_build_needs_text_with_vision(tmp_path):
+    with pytest.raises(SystemExit, match="--vision needs --text"):
+        main(["build", str(tmp_path / "x"), "--vision", "some/vision"])

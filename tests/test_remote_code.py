@@ -1,0 +1,43 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from faceinsight.hub.export import CONFIG_AUTO_MAP, REMOTE_CODE_FILES
+
+CHECK = Path(__file__).with_name("remote_code_check.py")
+
+
+def test_folder_is_hub_ready(tiny_folder):
+    files = {p.name for p in tiny_folder.iterdir()}
+    expected = {"config.json", "model.safetensors", "generation_config.json", "processor_config.json",
+                "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja",
+                "README.md", *REMOTE_CODE_FILES}  # fmt: skip
+    assert expected <= files
+    config = json.loads((tiny_folder / "config.json").read_text())
+    assert config["auto_map"] == CONFIG_AUTO_MAP
+    assert config["auto_map"]["AutoModel"].endswith("FaceInsightForConditionalGeneration")
+    for code in REMOTE_CODE_FILES:  # remote code may import only torch, transformers, PIL (guarded) and siblings
+        for line in (tiny_folder / code).read_text().splitlines():
+            if line.startswith(("import ", "from ")):
+                module = line.split()[1]
+                assert module.split(".")[0] in {"torch", "transformers", "math", "copy", "os", "dataclasses", ""} or \
+                    module.startswith("."), (code, line)  # fmt: skip
+
+
+def test_fresh_process_without_faceinsight_loads_and_answers(tiny_folder, face_image, tmp_path):
+    image_path = tmp_path / "face.png"
+    face_image.save(image_path)
+    result = subprocess.run(
+        [sys.executable, str(CHECK), str(tiny_folder), str(image_path)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.split("REPORT ", 1)[1])
+    assert report["AutoModel"] == report["AutoModelForImageTextToText"] == "FaceInsightForConditionalGeneration"
+    assert report["AutoProcessor"] == "FaceInsightProcessor"
+    assert report["AutoImageProcessor"] == "FaceInsightImageProcessor"
+    assert report["generate_new_tokens"] == 6
+    assert report["facets"] == ["age", "expression", "gender", "race"]
+    assert report["pipeline_roles"] == ["user", "assistant"] and report["pipeline_answer_type"] == "str"
+    assert report["faceinsight_imported"] == []
