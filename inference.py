@@ -14,7 +14,7 @@ class FaceInsightAssistant:
         self.processor = processor
 
     @classmethod
-    def from_pretrained(cls, model_dir: str, **model_kwargs) -> "FaceInsightAssistant":
+    def from_pretrained(cls, model_dir: str, **model_kwargs) -> FaceInsightAssistant:
         model = AutoModel.from_pretrained(model_dir, trust_remote_code=True, **model_kwargs)
         processor = AutoProcessor.from_pretrained(model_dir, trust_remote_code=True)
         return cls(model, processor)
@@ -28,7 +28,9 @@ class FaceInsightAssistant:
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
         prompt = self.processor.apply_chat_template(messages, add_generation_prompt=True)
         maps = None if parsing_map is None else [parsing_map]
-        inputs = self.processor(images=[image], text=prompt, parsing_maps=maps, return_tensors="pt").to(self.model.device)
+        inputs = self.processor(images=[image], text=prompt, parsing_maps=maps, return_tensors="pt").to(
+            self.model.device
+        )
         generated = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
         new_tokens = generated[:, inputs["input_ids"].shape[1] :]
         return self.processor.batch_decode(new_tokens, skip_special_tokens=True)[0].strip()

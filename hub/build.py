@@ -83,7 +83,9 @@ def label_prompt_token_ids(tokenizer: PreTrainedTokenizerBase, prompts: list[str
     return [tokenizer(prompt, add_special_tokens=False)["input_ids"] for prompt in prompts]
 
 
-def make_processor(config: FaceInsightConfig, tokenizer, image_size: int, image_mean, image_std) -> FaceInsightProcessor:
+def make_processor(
+    config: FaceInsightConfig, tokenizer, image_size: int, image_mean, image_std
+) -> FaceInsightProcessor:
     image_processor = FaceInsightImageProcessor(
         size=image_size,
         image_mean=image_mean,

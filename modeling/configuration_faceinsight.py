@@ -108,7 +108,9 @@ class FaceInsightConfig(PreTrainedConfig):
                 "label2id": {name: i for i, name in enumerate(CELEBAMASK_HQ_LABELS)},
             },
         ),
-        "parsing_encoder_config": SubConfigSpec(config_class=AutoConfig, model_type="siglip_vision_model", optional=True),
+        "parsing_encoder_config": SubConfigSpec(
+            config_class=AutoConfig, model_type="siglip_vision_model", optional=True
+        ),
     }
 
     vision_config: dict | PreTrainedConfig | None = None
@@ -234,7 +236,9 @@ class FaceInsightConfig(PreTrainedConfig):
             raise ValueError(f"FaceInsightConfig: duplicate label names in the facet schema: {duplicates}")
         for facet, values in self.categorical_facets.items():
             if len(values) < 2:
-                raise ValueError(f"FaceInsightConfig: categorical facet {facet!r} needs at least 2 values, got {values}")
+                raise ValueError(
+                    f"FaceInsightConfig: categorical facet {facet!r} needs at least 2 values, got {values}"
+                )
         num_labels = len(names)
         if len(self.label_prompts) != num_labels:
             raise ValueError(
@@ -305,7 +309,10 @@ class FaceInsightConfig(PreTrainedConfig):
             if rule["a"] == rule["b"]:
                 raise ValueError(f"FaceInsightConfig: logic_rules[{index}] relates {rule['a']!r} to itself")
 
-        if self.vision_feature_select_strategy not in ("default", "full") or self.parsing_feature_select_strategy not in (
+        if self.vision_feature_select_strategy not in (
+            "default",
+            "full",
+        ) or self.parsing_feature_select_strategy not in (
             "default",
             "full",
         ):

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import initialization as init
 from transformers import AutoModel, AutoModelForSemanticSegmentation, GenerationMixin, PreTrainedModel
+from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_outputs import MultimodalBaseModelOutputWithPast, MultimodalCausalLMOutputWithPast
 from transformers.modeling_utils import slice_logits_to_keep
@@ -278,6 +278,10 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         pooled = torch.cat([image_features, parsing_features], dim=1).mean(1)
         return self.correlation_module(pooled, self.get_input_embeddings())
 
+    def _has_placeholders(self, input_ids: torch.LongTensor) -> bool:
+        placeholders = (input_ids == self.config.image_token_id) | (input_ids == self.config.parsing_token_id)
+        return bool(placeholders.any())
+
     def _scatter(self, input_ids, inputs_embeds, token_id, features, what):
         mask = input_ids == token_id
         found, expected = int(mask.sum()), features.shape[0] * features.shape[1]
@@ -324,9 +328,12 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
                 inputs_embeds = self._scatter(
                     input_ids, inputs_embeds, self.config.parsing_token_id, parsing_features, "parsing"
                 )
-        elif input_ids is not None and bool(
-            ((input_ids == self.config.image_token_id) | (input_ids == self.config.parsing_token_id)).any()
-        ) and (cache is None or cache.get_seq_length() == 0):
+        elif (
+            input_ids is not None
+            and (cache is None or cache.get_seq_length() == 0)
+            and self._has_placeholders(input_ids)
+        ):
+            # checked in prefill only: decode steps never carry placeholders and must not pay for a device sync
             raise ValueError("The text holds image/parsing placeholder tokens but no pixel_values were given")
 
         outputs = self.language_model(

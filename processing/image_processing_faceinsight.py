@@ -63,7 +63,10 @@ class FaceInsightImageProcessor(BaseImageProcessor):
                     "(None for an image the model should parse itself)"
                 )
             data["parsing_maps"] = torch.stack(
-                [self.preprocess_parsing_map(m, image.size, index) for index, (m, image) in enumerate(zip(maps, rgb_images))]
+                [
+                    self.preprocess_parsing_map(m, image.size, index)
+                    for index, (m, image) in enumerate(zip(maps, rgb_images))
+                ]
             )
         return BatchFeature(data=data, tensor_type=return_tensors)
 
@@ -177,9 +180,7 @@ class FaceInsightImageProcessor(BaseImageProcessor):
         if labels.dim() == 3 and labels.shape[0] == 1:
             labels = labels[0]
         if labels.dim() != 2:
-            raise ValueError(
-                f"{source} has shape {tuple(labels.shape)}; expected (height, width) of label indices"
-            )
+            raise ValueError(f"{source} has shape {tuple(labels.shape)}; expected (height, width) of label indices")
         low, high = int(labels.min()), int(labels.max())
         if low < 0 or high >= self.num_parsing_labels:
             raise ValueError(

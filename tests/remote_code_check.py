@@ -47,10 +47,14 @@ with torch.no_grad():
     generated = model.generate(**inputs, max_new_tokens=6, min_new_tokens=6, do_sample=False)
 report["generate_new_tokens"] = generated.shape[1] - inputs["input_ids"].shape[1]
 predictions = model.predict_attributes(inputs["pixel_values"])
-report["facets"] = sorted(processor.post_process_attributes(predictions.probabilities, predictions.decisions)[0]["facets"])
+report["facets"] = sorted(
+    processor.post_process_attributes(predictions.probabilities, predictions.decisions)[0]["facets"]
+)
 
 pipe = pipeline("image-text-to-text", model=folder, trust_remote_code=True)
-chat = [{"role": "user", "content": [{"type": "image", "image": face}, {"type": "text", "text": "How old is this person?"}]}]
+chat = [
+    {"role": "user", "content": [{"type": "image", "image": face}, {"type": "text", "text": "How old is this person?"}]}
+]
 answer = pipe(text=chat, generate_kwargs={"max_new_tokens": 6, "min_new_tokens": 6, "do_sample": False})
 report["pipeline_roles"] = [m["role"] for m in answer[0]["generated_text"]]
 report["pipeline_answer_type"] = type(answer[0]["generated_text"][-1]["content"]).__name__

@@ -49,16 +49,38 @@ def test_ask_reports_unreadable_image(built_folder, tmp_path, capsys):
     assert "face.png" in capsys.readouterr().err
 
 
-def test_build_from_pretrained_component_folders(tmp_path):
+VISION_SOURCES = {
+    "siglip-vision": lambda: AutoModel.from_config(AutoConfig.for_model(**TINY_VISION)),
+    "clip-vision": lambda: AutoModel.from_config(
+        AutoConfig.for_model(**{**TINY_VISION, "model_type": "clip_vision_model"})
+    ),
+    "siglip-dual-encoder": lambda: AutoModel.from_config(
+        AutoConfig.for_model(
+            "siglip",
+            vision_config={k: v for k, v in TINY_VISION.items() if k != "model_type"},
+            text_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2},
+        )
+    ),
+}
+
+
+def _patch_embedding(model):
+    vision = model.vision_model if hasattr(model, "vision_model") else model
+    return vision.embeddings.patch_embedding.weight
+
+
+@pytest.mark.parametrize("vision_kind", sorted(VISION_SOURCES))
+def test_build_from_pretrained_component_folders(tmp_path, vision_kind):
     """--vision/--text/--parser take Hub ids or local folders; here local folders of tiny pretrained parts."""
     torch.manual_seed(0)
-    vision = AutoModel.from_config(AutoConfig.for_model(**TINY_VISION))
+    vision = VISION_SOURCES[vision_kind]()
     vision.save_pretrained(tmp_path / "vision")
     tokenizer = build_tiny_tokenizer()
     tokenizer.save_pretrained(tmp_path / "text")
     text_kwargs = {k: v for k, v in TINY_TEXT.items() if k != "model_type"}
-    language_model = AutoModelForCausalLM.from_config(AutoConfig.for_model("llama", vocab_size=len(tokenizer) - 2,
-                                                                           **text_kwargs))  # fmt: skip
+    language_model = AutoModelForCausalLM.from_config(
+        AutoConfig.for_model("llama", vocab_size=len(tokenizer) - 2, **text_kwargs)
+    )
     language_model.save_pretrained(tmp_path / "text")
     parser_kwargs = {k: v for k, v in parser_config_kwargs(TINY_PARSER).items() if k != "model_type"}
     parser = AutoModelForSemanticSegmentation.from_config(AutoConfig.for_model("segformer", **parser_kwargs))
@@ -68,15 +90,23 @@ def test_build_from_pretrained_component_folders(tmp_path):
     assert main(["build", str(out), "--vision", str(tmp_path / "vision"), "--text", str(tmp_path / "text"),
                  "--parser", str(tmp_path / "parser")]) == 0  # fmt: skip
     model = FaceInsightForConditionalGeneration.from_pretrained(out)
-    assert torch.equal(model.model.vision_tower.embeddings.patch_embedding.weight,
-                       vision.embeddings.patch_embedding.weight)  # fmt: skip
-    assert torch.equal(model.model.parsing_encoder.embeddings.patch_embedding.weight,
-                       vision.embeddings.patch_embedding.weight)  # fmt: skip
-    assert torch.equal(model.model.language_model.layers[1].mlp.up_proj.weight,
-                       language_model.model.layers[1].mlp.up_proj.weight)  # fmt: skip
+    assert torch.equal(_patch_embedding(model.model.vision_tower), _patch_embedding(vision))
+    assert torch.equal(_patch_embedding(model.model.parsing_encoder), _patch_embedding(vision))
+    assert torch.equal(
+        model.model.language_model.layers[1].mlp.up_proj.weight, language_model.model.layers[1].mlp.up_proj.weight
+    )
     assert torch.equal(model.model.parser.decode_head.classifier.weight, parser.decode_head.classifier.weight)
     assert model.config.text_config.vocab_size == len(tokenizer)  # grown for the two placeholder tokens
-    assert model.config.image_seq_length == (TINY_VISION["image_size"] // TINY_VISION["patch_size"]) ** 2
+    patches = (TINY_VISION["image_size"] // TINY_VISION["patch_size"]) ** 2
+    assert model.config.image_seq_length == patches  # CLIP drops its CLS token, SigLIP has none
+    assert model.config.vision_feature_select_strategy == ("default" if vision_kind == "clip-vision" else "full")
+    # and the assembled folder answers
+    from PIL import Image
+
+    from faceinsight.inference import FaceInsightAssistant
+
+    assistant = FaceInsightAssistant.from_pretrained(str(out))
+    assert isinstance(assistant.ask(Image.new("RGB", (50, 60), (180, 140, 120)), "Age?", max_new_tokens=3), str)
 
 
 def test_build_needs_text_with_vision(tmp_path):

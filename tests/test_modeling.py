@@ -12,7 +12,9 @@ def _attribute_labels(model, batch, value=1):
     names = model.config.label_names
     labels[:, names.index("Smiling")] = value
     labels[:, names.index("Eyeglasses")] = 1 - value
-    labels[:, [names.index("expression:Happiness"), names.index("expression:Neutral")]] = torch.tensor([value, 1 - value])
+    labels[:, [names.index("expression:Happiness"), names.index("expression:Neutral")]] = torch.tensor(
+        [value, 1 - value]
+    )
     return labels
 
 
