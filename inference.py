@@ -15,6 +15,7 @@ class FaceInsightAssistant:
 
     @classmethod
     def from_pretrained(cls, model_dir: str, **model_kwargs) -> FaceInsightAssistant:
+        model_kwargs.setdefault("use_safetensors", True)  # never unpickle weights
         model = AutoModel.from_pretrained(model_dir, trust_remote_code=True, **model_kwargs)
         processor = AutoProcessor.from_pretrained(model_dir, trust_remote_code=True)
         return cls(model, processor)

@@ -278,6 +278,14 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         pooled = torch.cat([image_features, parsing_features], dim=1).mean(1)
         return self.correlation_module(pooled, self.get_input_embeddings())
 
+    def encode_visual(self, pixel_values: torch.FloatTensor, parsing_maps: torch.LongTensor | None = None):
+        """Both visual branches and the attribute head: (image tokens, parsing tokens, attribute logits, maps used)."""
+        pixel_values = pixel_values.to(self.vision_tower.dtype)
+        image_features = self.get_image_features(pixel_values)
+        used_maps = self.resolve_parsing_maps(pixel_values, parsing_maps)
+        parsing_features = self.get_parsing_features(used_maps, image_features.dtype)
+        return image_features, parsing_features, self.attribute_logits(image_features, parsing_features), used_maps
+
     def _has_placeholders(self, input_ids: torch.LongTensor) -> bool:
         placeholders = (input_ids == self.config.image_token_id) | (input_ids == self.config.parsing_token_id)
         return bool(placeholders.any())
@@ -316,11 +324,9 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
 
         attribute_logits = used_maps = None
         if pixel_values is not None:
-            pixel_values = pixel_values.to(self.vision_tower.dtype)
-            image_features = self.get_image_features(pixel_values)
-            used_maps = self.resolve_parsing_maps(pixel_values, parsing_maps)
-            parsing_features = self.get_parsing_features(used_maps, image_features.dtype)
-            attribute_logits = self.attribute_logits(image_features, parsing_features)
+            image_features, parsing_features, attribute_logits, used_maps = self.encode_visual(
+                pixel_values, parsing_maps
+            )
             if input_ids is not None:
                 inputs_embeds = self._scatter(
                     input_ids, inputs_embeds, self.config.image_token_id, image_features, "image"
@@ -468,13 +474,10 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
         self, pixel_values: torch.FloatTensor, parsing_maps: torch.LongTensor | None = None
     ) -> FaceInsightAttributePredictions:
         """Structured per-image predictions; needs no text (the attribute head reads only the visual tokens)."""
-        pixel_values = pixel_values.to(device=self.device, dtype=self.model.vision_tower.dtype)
         if parsing_maps is not None:
             parsing_maps = parsing_maps.to(self.device)
-        image_features = self.model.get_image_features(pixel_values)
-        used_maps = self.model.resolve_parsing_maps(pixel_values, parsing_maps)
-        parsing_features = self.model.get_parsing_features(used_maps, image_features.dtype)
-        logits = self.model.attribute_logits(image_features, parsing_features).float()
+        _, _, logits, used_maps = self.model.encode_visual(pixel_values.to(self.device), parsing_maps)
+        logits = logits.float()
         probabilities = torch.sigmoid(logits)
         return FaceInsightAttributePredictions(
             logits=logits,
