@@ -132,12 +132,18 @@ def run_ask(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["train"]:  # every SFTConfig flag and --config YAML: TRL's parser takes over
+        from faceinsight.training.train import main as train_main
+
+        return train_main(argv[1:])
     parser = argparse.ArgumentParser(prog="faceinsight", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_build(subparsers)
     _add_ask(subparsers)
     _add_parse(subparsers)
     _add_train_parser(subparsers)
+    subparsers.add_parser("train", help="fine-tune with TRL SFT (flags: faceinsight train --help)", add_help=False)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -49,7 +49,9 @@ def segformer_folder(preset: str, size: int, folder: Path) -> Path:
     base = TINY_PARSER if preset == "tiny" else {"model_type": "segformer"}  # SegFormer's defaults are B0
     kwargs = {k: v for k, v in parser_config_kwargs(base).items() if k != "model_type"}
     AutoModelForSemanticSegmentation.from_config(AutoConfig.for_model("segformer", **kwargs)).save_pretrained(folder)
-    FaceInsightImageProcessor(size=size, image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225]).save_pretrained(folder)
+    FaceInsightImageProcessor(
+        size=size, image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225]
+    ).save_pretrained(folder)
     return folder
 
 
@@ -85,7 +87,9 @@ def main():
             sheet.paste(overlay(image, labels).resize((100, 100), Image.Resampling.NEAREST), (100 * column, 100))
         sheet.save(output / "lfw_overlays.png")
         legend().save(output / "legend.png")
-        results["mediapipe_portraits_images_per_s"] = throughput(mediapipe_parser, list(portraits.values()), args.repeats)
+        results["mediapipe_portraits_images_per_s"] = throughput(
+            mediapipe_parser, list(portraits.values()), args.repeats
+        )
         results["mediapipe_lfw_images_per_s"] = throughput(mediapipe_parser, lfw_images[:20], max(1, args.repeats // 4))
 
     with tempfile.TemporaryDirectory() as scratch:

@@ -36,7 +36,7 @@ TINY_VISION = dict(
     num_hidden_layers=2,
     num_attention_heads=4,
     image_size=TINY_IMAGE_SIZE,
-    patch_size=16,
+    patch_size=8,
 )
 TINY_TEXT = dict(
     model_type="llama",

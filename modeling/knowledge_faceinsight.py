@@ -99,8 +99,14 @@ class FaceInsightCorrelationConstraintModule(nn.Module):
 
         sizes = [hidden_size, *config.gcn_hidden_sizes, hidden_size]
         self.gcn_layers = nn.ModuleList(nn.Linear(sizes[i], sizes[i + 1], bias=False) for i in range(len(sizes) - 1))
+        for layer in self.gcn_layers:
+            layer.is_gcn_layer = True  # initialised like ML-GCN (scale 1/sqrt(fan-in)), not like an LM projection
         self.activation = nn.LeakyReLU(config.gcn_negative_slope)
+        # word embeddings are tiny (std ~0.02) and visual tokens arbitrary in scale: both sides are normalised so
+        # the classifiers and features start at unit scale and the logits at O(1) (1/sqrt(d) like attention)
+        self.node_norm = nn.LayerNorm(hidden_size)
         self.feature_norm = nn.LayerNorm(hidden_size)
+        self.logit_scale = hidden_size**-0.5
         self.label_bias = nn.Parameter(torch.zeros(num_labels))
 
     def compute_buffers(self) -> dict[str, torch.Tensor]:
@@ -130,7 +136,7 @@ class FaceInsightCorrelationConstraintModule(nn.Module):
         return (token_embeddings * mask).sum(1) / mask.sum(1)
 
     def label_classifiers(self, input_embeddings: nn.Module) -> torch.Tensor:
-        nodes = self.node_inputs(input_embeddings).to(self.gcn_layers[0].weight.dtype)
+        nodes = self.node_norm(self.node_inputs(input_embeddings).to(self.gcn_layers[0].weight.dtype))
         adjacency = self.adjacency.to(nodes.dtype)
         for index, layer in enumerate(self.gcn_layers):
             nodes = adjacency @ layer(nodes)
@@ -141,7 +147,7 @@ class FaceInsightCorrelationConstraintModule(nn.Module):
     def forward(self, pooled_visual_features: torch.Tensor, input_embeddings: nn.Module) -> torch.Tensor:
         classifiers = self.label_classifiers(input_embeddings)
         features = self.feature_norm(pooled_visual_features.to(classifiers.dtype))
-        return features @ classifiers.T + self.label_bias
+        return self.logit_scale * (features @ classifiers.T) + self.label_bias
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -151,6 +151,8 @@ class FaceInsightPreTrainedModel(PreTrainedModel):
 
     def _init_weights(self, module):
         super()._init_weights(module)
+        if getattr(module, "is_gcn_layer", False):
+            init.normal_(module.weight, std=module.in_features**-0.5)
         if hasattr(module, "compute_buffers"):  # config-derived, non-persistent buffers (absent from checkpoints)
             for name, value in module.compute_buffers().items():
                 init.copy_(getattr(module, name), value)
@@ -275,7 +277,8 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         return self.parsing_projector(_pool_tokens(features, self.config.parsing_seq_length))
 
     def attribute_logits(self, image_features: torch.Tensor, parsing_features: torch.Tensor) -> torch.Tensor:
-        pooled = torch.cat([image_features, parsing_features], dim=1).mean(1)
+        # each modality weighs the same, whatever its token count (parsing tokens are pooled to fewer)
+        pooled = (image_features.mean(1) + parsing_features.mean(1)) / 2
         return self.correlation_module(pooled, self.get_input_embeddings())
 
     def encode_visual(self, pixel_values: torch.FloatTensor, parsing_maps: torch.LongTensor | None = None):

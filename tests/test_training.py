@@ -1,0 +1,90 @@
+import json
+
+import pytest
+import torch
+
+from faceinsight.cli import main
+from faceinsight.training.face_datasets import synthetic_faces
+from faceinsight.training.instructions import encode_labels, to_conversations
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_folder, tmp_path_factory):
+    """`faceinsight train` on synthetic faces, CPU, the stage-2 recipe (LoRA on the LM + projectors + knowledge)."""
+    out = tmp_path_factory.mktemp("trained")
+    code = main(["train", "--model_name_or_path", str(tiny_folder), "--dataset_name", "synthetic",
+                 "--output_dir", str(out), "--max_steps", "500", "--num_train_faces", "2000",
+                 "--num_eval_faces", "400", "--per_device_train_batch_size", "16", "--learning_rate", "3e-3",
+                 "--lr_scheduler_type", "constant", "--logging_steps", "50", "--save_steps", "250", "--seed", "0"])  # fmt: skip
+    assert code == 0
+    return out
+
+
+def test_all_three_loss_parts_fall(trained):
+    history = json.loads((trained / "training_report.json").read_text())["loss_history"]
+    first, last = history[0], history[-1]
+    for part in ("lm_loss", "bce_loss", "logic_loss"):
+        assert last[part] < first[part], (part, first, last)
+
+
+def test_attribute_accuracy_beats_the_majority_baseline(trained):
+    held_out = json.loads((trained / "training_report.json").read_text())["held_out"]
+    accuracy, majority = held_out["per_label_accuracy"], held_out["majority_per_label_accuracy"]
+    assert held_out["samples"] == 400
+    for facet in ("gender", "race"):
+        assert accuracy[facet] >= majority[facet] + 0.05, (facet, accuracy[facet], majority[facet])
+    learned = [name for name in accuracy if accuracy[name] >= majority[name] + 0.05]
+    assert len(learned) >= 3, learned
+
+
+def test_trained_folder_is_hub_ready_and_carries_the_knowledge(trained):
+    from faceinsight.hub.export import REMOTE_CODE_FILES
+
+    names = {p.name for p in trained.iterdir()}
+    assert {"model.safetensors", "config.json", "knowledge_summary.json", *REMOTE_CODE_FILES} <= names
+    assert not any(n.endswith(".bin") for n in names)
+    config = json.loads((trained / "config.json").read_text())
+    assert config["correlation_matrix"] is not None and len(config["logic_rules"]) > 0
+    rules = {(r["type"], r["a"], r["b"]) for r in config["logic_rules"]}
+    assert ("exclusion", "Bald", "Bangs") in rules  # a hard rule of the synthetic data, mined from its labels
+    from faceinsight import FaceInsightForConditionalGeneration
+
+    model = FaceInsightForConditionalGeneration.from_pretrained(trained)
+    assert not any("lora" in name for name, _ in model.named_parameters())  # LoRA merged into the LM
+
+
+def test_conversations_and_label_encoding(tiny):
+    model, _ = tiny
+    records, _ = synthetic_faces(6, seed=3)
+    conversations = to_conversations(records, model.config, seed=0)
+    assert set(conversations.column_names) >= {"messages", "images", "attribute_labels", "parsing_map"}
+    row = conversations[0]
+    assert row["messages"][0]["role"] == "user" and row["messages"][1]["role"] == "assistant"
+    assert len(row["images"]) == 1 and len(row["attribute_labels"]) == model.config.num_attribute_labels
+    targets = encode_labels({"gender": "Female", "Smiling": 1}, model.config)
+    names = model.config.label_names
+    assert targets[names.index("gender:Female")] == 1 and targets[names.index("gender:Male")] == 0
+    assert targets[names.index("Smiling")] == 1 and targets[names.index("Bald")] == -100
+    assert all(targets[i] == -100 for i in model.config.facet_label_indices["age"])
+    with pytest.raises(ValueError, match="gender='Robot'"):
+        encode_labels({"gender": "Robot"}, model.config)
+
+
+def test_collator_masks_prompt_placeholders_and_padding(tiny):
+    from faceinsight.training.collator import FaceInsightCollator
+
+    model, processor = tiny
+    records, _ = synthetic_faces(3, seed=4)
+    rows = [to_conversations(records, model.config, seed=0)[i] for i in range(3)]
+    batch = FaceInsightCollator(processor)(rows)
+    labels, ids = batch["labels"], batch["input_ids"]
+    assert batch["attribute_labels"].shape == (3, model.config.num_attribute_labels)
+    assert batch["parsing_maps"].shape == (3, 64, 64) and int(batch["parsing_maps"].max()) <= 18
+    assert not ((labels == processor.image_token_id) | (labels == processor.parsing_token_id)).any()
+    assert (labels[batch["attention_mask"] == 0] == -100).all()
+    for row in range(3):  # what is trained on is exactly the answer (and its end-of-turn token)
+        answer = processor.decode(ids[row][labels[row] != -100], skip_special_tokens=True).strip()
+        assert answer == rows[row]["messages"][1]["content"][0]["text"]
+    with torch.no_grad():
+        out = model(**batch)
+    assert out.lm_loss is not None and out.bce_loss is not None and out.logic_loss is not None

@@ -1,0 +1,55 @@
+"""Batches FaceInsight conversations for training: chat template, placeholder expansion, padding, labels that
+train only on the assistant's answer (prompt, image/parsing placeholders and padding are -100), facet labels and
+optional parsing maps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class FaceInsightCollator:
+    processor: object
+    use_parsing_maps: bool = True
+    max_length: int | None = None
+
+    def __call__(self, examples: list[dict]) -> dict:
+        processor = self.processor
+        prompts, full_texts, images, maps = [], [], [], []
+        for index, example in enumerate(examples):
+            messages = example["messages"]
+            if not messages or messages[-1]["role"] != "assistant":
+                raise ValueError(f"example {index}: the conversation must end with the assistant's answer")
+            prompt = processor.apply_chat_template(messages[:-1], add_generation_prompt=True)
+            full = processor.apply_chat_template(messages)
+            if not full.startswith(prompt):
+                raise ValueError(f"example {index}: the chat template does not extend the prompt with the answer")
+            prompts.append(prompt)
+            full_texts.append(full)
+            example_images = example.get("images") or []
+            images.extend(example_images)
+            if self.use_parsing_maps:
+                parsing_map = example.get("parsing_map")
+                maps.extend([parsing_map] + [None] * (len(example_images) - 1) if example_images else [])
+        kwargs = {"padding": True, "padding_side": "right", "return_tensors": "pt"}
+        if self.max_length:
+            kwargs.update(truncation=True, max_length=self.max_length)
+        use_maps = self.use_parsing_maps and any(m is not None for m in maps)
+        batch = processor(images=images or None, text=full_texts, parsing_maps=maps if use_maps else None, **kwargs)
+        prompt_lengths = [len(ids) for ids in processor(images=None if not images else images, text=prompts,
+                                                        parsing_maps=None, padding=False)["input_ids"]]  # fmt: skip
+        labels = batch["input_ids"].clone()
+        for row, length in enumerate(prompt_lengths):
+            labels[row, :length] = -100
+        labels[batch["attention_mask"] == 0] = -100
+        labels[(labels == processor.image_token_id) | (labels == processor.parsing_token_id)] = -100
+        batch["labels"] = labels
+        if all("attribute_labels" in example for example in examples):
+            rows = [example["attribute_labels"] for example in examples]
+            lengths = {len(row) for row in rows}
+            if len(lengths) != 1:
+                raise ValueError(f"attribute_labels rows have different lengths {sorted(lengths)} in one batch")
+            batch["attribute_labels"] = torch.tensor(rows, dtype=torch.float32)
+        return dict(batch)

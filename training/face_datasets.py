@@ -1,0 +1,371 @@
+"""Face datasets in their original on-disk layouts, read into one record type (a `datasets.Dataset`):
+
+    image        the photo (datasets.Image, decoded lazily)
+    parsing_map  a label map in the CelebAMask-HQ scheme, or None
+    labels       JSON: {"Smiling": 1, ..., "age": "20-29", "gender": "Female", "race": ..., "expression": ...}
+                 holding only the facets the dataset has (the rest are masked at training time)
+    split        train / validation / test
+    source       "file:line" the record came from
+
+A malformed row, a missing image or an unknown label stops with an error naming the file and line; with
+`on_error="skip"` such rows are skipped and counted in the returned report instead. Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+
+import datasets
+import numpy as np
+
+from faceinsight.modeling.configuration_faceinsight import CELEBA_ATTRIBUTES, DEFAULT_CATEGORICAL_FACETS
+
+RECORD_FEATURES = datasets.Features(
+    {
+        "image": datasets.Image(),
+        "parsing_map": datasets.Image(),
+        "labels": datasets.Value("string"),
+        "split": datasets.Value("string"),
+        "source": datasets.Value("string"),
+    }
+)
+SPLITS = ("train", "validation", "test")
+FAIRFACE_AGES = {"0-2": "0-2", "3-9": "3-9", "10-19": "10-19", "20-29": "20-29", "30-39": "30-39", "40-49": "40-49",
+                 "50-59": "50-59", "60-69": "60-69", "more than 70": "70+", "70+": "70+"}  # fmt: skip
+RAFDB_EXPRESSIONS = {1: "Surprise", 2: "Fear", 3: "Disgust", 4: "Happiness", 5: "Sadness", 6: "Anger", 7: "Neutral"}
+AFFECTNET_EXPRESSIONS = {0: "Neutral", 1: "Happiness", 2: "Sadness", 3: "Surprise", 4: "Fear", 5: "Disgust",
+                         6: "Anger", 7: "Contempt"}  # fmt: skip
+UTKFACE_RACES = {0: "White", 1: "Black", 2: None, 3: "Indian", 4: None}  # Asian and Others do not map onto FairFace's
+
+
+class DatasetFormatError(ValueError):
+    """A row that cannot be read: the message names the file and line."""
+
+
+def age_to_bin(age: int) -> str:
+    for upper, name in ((2, "0-2"), (9, "3-9"), (19, "10-19"), (29, "20-29"), (39, "30-39"), (49, "40-49"),
+                        (59, "50-59"), (69, "60-69")):  # fmt: skip
+        if age <= upper:
+            return name
+    return "70+"
+
+
+def hash_split(key: str, validation: float = 0.1, test: float = 0.1) -> str:
+    """A stable split for datasets that ship none."""
+    value = int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "test" if value < test else "validation" if value < test + validation else "train"
+
+
+def check_labels(labels: dict, where: str) -> dict:
+    for name, value in labels.items():
+        if name in DEFAULT_CATEGORICAL_FACETS:
+            if value not in DEFAULT_CATEGORICAL_FACETS[name]:
+                raise DatasetFormatError(
+                    f"{where}: unknown {name} {value!r}; expected one of {DEFAULT_CATEGORICAL_FACETS[name]}"
+                )
+        elif name in CELEBA_ATTRIBUTES:
+            if value not in (0, 1):
+                raise DatasetFormatError(f"{where}: attribute {name} must be 0/1, got {value!r}")
+        else:
+            raise DatasetFormatError(f"{where}: unknown label {name!r}")
+    return labels
+
+
+class _Collector:
+    """Gathers rows, applying the on_error policy, and builds the Dataset and its report."""
+
+    def __init__(self, name: str, on_error: str):
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        self.name, self.on_error = name, on_error
+        self.rows, self.skipped = [], Counter()
+
+    def add(self, where: str, build):
+        """`build()` returns (image_path, labels, split[, parsing_map]) or raises DatasetFormatError/FileNotFoundError."""
+        try:
+            image, labels, split, *rest = build()
+            if not Path(image).is_file():
+                raise FileNotFoundError(f"{where}: image {image} not found")
+            if split not in SPLITS:
+                raise DatasetFormatError(f"{where}: unknown split {split!r}")
+            check_labels(labels, where)
+        except (DatasetFormatError, FileNotFoundError, ValueError, IndexError, KeyError) as error:
+            if self.on_error == "raise":
+                if isinstance(error, (DatasetFormatError, FileNotFoundError)):
+                    raise
+                raise DatasetFormatError(f"{where}: malformed row ({type(error).__name__}: {error})") from None
+            self.skipped[type(error).__name__] += 1
+            return
+        parsing_map = rest[0] if rest else None
+        self.rows.append({"image": str(image), "parsing_map": parsing_map, "labels": json.dumps(labels),
+                          "split": split, "source": where})  # fmt: skip
+
+    def skip(self, reason: str):
+        self.skipped[reason] += 1
+
+    def build(self) -> tuple[datasets.Dataset, dict]:
+        if not self.rows:
+            raise DatasetFormatError(f"{self.name}: no usable rows")
+        columns = {key: [row[key] for row in self.rows] for key in RECORD_FEATURES}
+        dataset = datasets.Dataset.from_dict(columns, features=RECORD_FEATURES)
+        report = {"dataset": self.name, "rows": len(self.rows), "skipped": dict(self.skipped),
+                  "splits": dict(Counter(columns["split"]))}  # fmt: skip
+        return dataset, report
+
+
+def _lines(path: Path):
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found")
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                yield number, line.split()
+
+
+def _celeba_style(name, attr_file: Path, image_dir: Path, partition_file: Path | None, on_error: str):
+    partitions = {}
+    if partition_file is not None and partition_file.is_file():
+        for number, fields in _lines(partition_file):
+            if len(fields) != 2 or fields[1] not in ("0", "1", "2"):
+                raise DatasetFormatError(f"{partition_file}:{number}: expected 'IMAGE 0|1|2', got {' '.join(fields)!r}")
+            partitions[fields[0]] = SPLITS[int(fields[1])]
+    collector = _Collector(name, on_error)
+    lines = _lines(attr_file)
+    next(lines, None)  # the image count
+    header_number, header = next(lines, (2, []))
+    if list(header) != list(CELEBA_ATTRIBUTES):
+        raise DatasetFormatError(f"{attr_file}:{header_number}: expected CelebA's 40 attribute names in order")
+    for number, fields in lines:
+
+        def build(fields=fields, where=f"{attr_file}:{number}"):
+            if len(fields) != 41:
+                raise DatasetFormatError(f"{where}: expected an image name and 40 values, got {len(fields)} fields")
+            if any(v not in ("1", "-1") for v in fields[1:]):
+                raise DatasetFormatError(f"{where}: attribute values must be 1 or -1")
+            labels = {a: int(v == "1") for a, v in zip(CELEBA_ATTRIBUTES, fields[1:])}
+            labels["gender"] = "Male" if labels["Male"] else "Female"
+            split = partitions.get(fields[0], hash_split(fields[0]) if not partitions else None)
+            if split is None:
+                raise DatasetFormatError(f"{where}: {fields[0]} is missing from {partition_file}")
+            return image_dir / fields[0], labels, split
+
+        collector.add(f"{attr_file}:{number}", build)
+    return collector.build()
+
+
+def read_celeba(root: str, on_error: str = "raise"):
+    """CelebA: list_attr_celeba.txt, list_eval_partition.txt, img_align_celeba/ (gender is taken from Male)."""
+    root = Path(root)
+    return _celeba_style("celeba", root / "list_attr_celeba.txt", root / "img_align_celeba",
+                         root / "list_eval_partition.txt", on_error)  # fmt: skip
+
+
+def read_lfwa(root: str, on_error: str = "raise"):
+    """LFWA in CelebA's text format: list_attr_lfwa.txt (same 40 attributes), lfw/ images, optional
+    list_eval_partition.txt (else a stable hash split)."""
+    root = Path(root)
+    return _celeba_style("lfwa", root / "list_attr_lfwa.txt", root / "lfw", root / "list_eval_partition.txt", on_error)
+
+
+def read_fairface(root: str, on_error: str = "raise"):
+    """FairFace: fairface_label_train.csv / fairface_label_val.csv (file, age, gender, race); the val file is the
+    test split (FairFace ships no other)."""
+    root = Path(root)
+    collector = _Collector("fairface", on_error)
+    for csv_name, split in (("fairface_label_train.csv", "train"), ("fairface_label_val.csv", "test")):
+        path = root / csv_name
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found")
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = {"file", "age", "gender", "race"} - set(reader.fieldnames or [])
+            if missing:
+                raise DatasetFormatError(f"{path}:1: missing columns {sorted(missing)}")
+            for number, row in enumerate(reader, start=2):
+
+                def build(row=row, where=f"{path}:{number}", split=split):
+                    if row["age"] not in FAIRFACE_AGES:
+                        raise DatasetFormatError(f"{where}: unknown age {row['age']!r}")
+                    labels = {"age": FAIRFACE_AGES[row["age"]], "gender": row["gender"], "race": row["race"]}
+                    return root / row["file"], labels, split
+
+                collector.add(f"{path}:{number}", build)
+    return collector.build()
+
+
+def read_utkface(root: str, on_error: str = "raise"):
+    """UTKFace: labels in file names AGE_GENDER_RACE_DATETIME.jpg (gender 0 male / 1 female; race 0 White, 1 Black,
+    2 Asian, 3 Indian, 4 Others). Asian and Others have no single FairFace group, so race is unknown for them."""
+    root = Path(root)
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if not files:
+        raise FileNotFoundError(f"no UTKFace images in {root}")
+    collector = _Collector("utkface", on_error)
+    for path in files:
+
+        def build(path=path):
+            parts = path.name.split("_")
+            if len(parts) < 4 or not all(p.isdigit() for p in parts[:3]):
+                raise DatasetFormatError(f"{path}: name is not AGE_GENDER_RACE_DATETIME.jpg")
+            age, gender, race = map(int, parts[:3])
+            if gender not in (0, 1) or race not in UTKFACE_RACES or age > 130:
+                raise DatasetFormatError(f"{path}: unknown label in the name (age {age}, gender {gender}, race {race})")
+            labels = {"age": age_to_bin(age), "gender": "Male" if gender == 0 else "Female"}
+            if UTKFACE_RACES[race]:
+                labels["race"] = UTKFACE_RACES[race]
+            return path, labels, hash_split(path.name)
+
+        collector.add(str(path), build)
+    return collector.build()
+
+
+def read_rafdb(root: str, on_error: str = "raise", aligned: bool = True):
+    """RAF-DB basic: EmoLabel/list_patition_label.txt ('train_00001.jpg 5', labels 1..7) and Image/aligned/
+    (NAME_aligned.jpg) or Image/original/."""
+    root = Path(root)
+    label_file = root / "EmoLabel" / "list_patition_label.txt"
+    collector = _Collector("rafdb", on_error)
+    for number, fields in _lines(label_file):
+
+        def build(fields=fields, where=f"{label_file}:{number}"):
+            if len(fields) != 2 or not fields[1].isdigit():
+                raise DatasetFormatError(f"{where}: expected 'IMAGE LABEL', got {' '.join(fields)!r}")
+            if int(fields[1]) not in RAFDB_EXPRESSIONS:
+                raise DatasetFormatError(f"{where}: unknown expression label {fields[1]} (RAF-DB basic uses 1..7)")
+            stem = Path(fields[0]).stem
+            image = (
+                root
+                / "Image"
+                / ("aligned" if aligned else "original")
+                / (f"{stem}_aligned.jpg" if aligned else fields[0])
+            )
+            split = "train" if stem.startswith("train") else "test" if stem.startswith("test") else None
+            if split is None:
+                raise DatasetFormatError(f"{where}: image name must start with train or test")
+            return image, {"expression": RAFDB_EXPRESSIONS[int(fields[1])]}, split
+
+        collector.add(f"{label_file}:{number}", build)
+    return collector.build()
+
+
+def read_affectnet(root: str, on_error: str = "raise", num_expressions: int = 7):
+    """AffectNet: training.csv / validation.csv (subDirectory_filePath, expression) with images under
+    Manually_Annotated_Images/. Labels 0..6 map onto the 7 basic expressions; 7 (Contempt) needs
+    num_expressions=8 and a schema that has it; 8..10 (None, Uncertain, Non-Face) are not expressions: those rows
+    are skipped and counted."""
+    root = Path(root)
+    collector = _Collector("affectnet", on_error)
+    for csv_name, split in (("training.csv", "train"), ("validation.csv", "test")):
+        path = root / csv_name
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found")
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            if not {"subDirectory_filePath", "expression"} <= set(reader.fieldnames or []):
+                raise DatasetFormatError(f"{path}:1: needs columns subDirectory_filePath and expression")
+            for number, row in enumerate(reader, start=2):
+                value = row["expression"].strip()
+                if value.isdigit() and int(value) >= 8:
+                    collector.skip("not_an_expression")
+                    continue
+                if value == "7" and num_expressions == 7:
+                    collector.skip("contempt_with_7_expressions")
+                    continue
+
+                def build(row=row, where=f"{path}:{number}", split=split, value=value):
+                    if not value.isdigit():
+                        raise DatasetFormatError(f"{where}: expression {value!r} is not a number")
+                    image = root / "Manually_Annotated_Images" / row["subDirectory_filePath"]
+                    return image, {"expression": AFFECTNET_EXPRESSIONS[int(value)]}, split
+
+                collector.add(f"{path}:{number}", build)
+    return collector.build()
+
+
+def read_celebamask_hq(root: str, on_error: str = "raise"):
+    """CelebAMask-HQ: photos with parsing maps (see faceinsight.parsing.celebamask), plus the 40 attributes when
+    CelebAMask-HQ-attribute-anno.txt is there (CelebA's format). Split: a stable hash split."""
+    from faceinsight.parsing.celebamask import CelebAMaskHQ
+
+    root = Path(root)
+    masks = CelebAMaskHQ(root)
+    attributes = {}
+    attr_file = root / "CelebAMask-HQ-attribute-anno.txt"
+    if attr_file.is_file():
+        lines = _lines(attr_file)
+        next(lines, None)
+        next(lines, None)
+        for number, fields in lines:
+            if len(fields) != 41:
+                raise DatasetFormatError(f"{attr_file}:{number}: expected an image name and 40 values")
+            attributes[Path(fields[0]).stem] = {a: int(v == "1") for a, v in zip(CELEBA_ATTRIBUTES, fields[1:])}
+    collector = _Collector("celebamask_hq", on_error)
+    for position in range(len(masks)):
+        image = masks.image_path(position)
+
+        def build(position=position, image=image):
+            labels = dict(attributes.get(image.stem, {}))
+            if labels:
+                labels["gender"] = "Male" if labels["Male"] else "Female"
+            return image, labels, hash_split(image.name), masks.label_map(position)
+
+        collector.add(str(image), build)
+    return collector.build()
+
+
+def from_hf_dataset(dataset: datasets.Dataset, image_column: str = "image", split: str = "train",
+                    on_error: str = "raise"):  # fmt: skip
+    """Any `datasets` dataset with an image column and label columns named like our facets (CelebA attribute names,
+    age, gender, race, expression); a `parsing_map` column is used when present."""
+    label_columns = [c for c in dataset.column_names if c in CELEBA_ATTRIBUTES or c in DEFAULT_CATEGORICAL_FACETS]
+    if image_column not in dataset.column_names:
+        raise DatasetFormatError(f"dataset has no {image_column!r} column (columns: {dataset.column_names})")
+    if not label_columns:
+        raise DatasetFormatError(f"dataset has no label columns named like the schema's facets: {dataset.column_names}")
+
+    def convert(row, index):
+        labels = {c: (int(row[c]) if c in CELEBA_ATTRIBUTES else row[c]) for c in label_columns if row[c] is not None}
+        check_labels(labels, f"row {index}")
+        parsing_map = row.get("parsing_map")
+        return {"image": row[image_column], "parsing_map": parsing_map, "labels": json.dumps(labels),
+                "split": row.get("split", split), "source": f"row {index}"}  # fmt: skip
+
+    converted = dataset.map(convert, with_indices=True, remove_columns=dataset.column_names, features=RECORD_FEATURES)
+    return converted, {"dataset": "hf", "rows": len(converted), "skipped": {}}
+
+
+def synthetic_faces(num_faces: int, seed: int = 0, size: int = 64, split: str = "train",
+                    start: int = 0) -> tuple[datasets.Dataset, dict]:  # fmt: skip
+    """`num_faces` synthetic faces (see training/synthetic.py) as records; disjoint streams per split."""
+    from faceinsight.training.synthetic import synthetic_face
+
+    stream = {"train": 0, "validation": 1, "test": 2}[split]
+
+    def generate():
+        for index in range(start, start + num_faces):
+            face = synthetic_face(index, seed=seed * 10 + stream, size=size)
+            yield {"image": face["image"], "parsing_map": face["parsing_map"].astype(np.uint8),
+                   "labels": json.dumps(face["labels"]), "split": split,
+                   "source": f"synthetic:{seed}:{split}:{index}"}  # fmt: skip
+
+    rows = list(generate())
+    columns = {key: [row[key] for row in rows] for key in RECORD_FEATURES}
+    from PIL import Image
+
+    columns["parsing_map"] = [Image.fromarray(m) for m in columns["parsing_map"]]
+    return datasets.Dataset.from_dict(columns, features=RECORD_FEATURES), {"dataset": "synthetic", "rows": len(rows)}
+
+
+READERS = {
+    "celeba": read_celeba,
+    "lfwa": read_lfwa,
+    "fairface": read_fairface,
+    "utkface": read_utkface,
+    "rafdb": read_rafdb,
+    "affectnet": read_affectnet,
+    "celebamask_hq": read_celebamask_hq,
+}

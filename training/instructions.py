@@ -1,0 +1,99 @@
+"""Records -> TRL vision conversations (`messages` + `images`) with varied question templates per task, plus the
+facet labels encoded against a model's schema (`attribute_labels`, -100 = unknown) and the optional parsing map."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import datasets
+
+from faceinsight.modeling.configuration_faceinsight import categorical_node_name
+
+FACET_QUESTIONS = {
+    "age": ["How old is this person? Options: {options}. Answer with one option.",
+            "Which age range fits this face best: {options}?"],
+    "gender": ["What is the gender of this person? Options: {options}.",
+               "Is this a male or a female face? Options: {options}."],
+    "race": ["Which group describes this person best? Options: {options}. Answer with one option.",
+             "What is the race of the person in the image? Options: {options}."],
+    "expression": ["Which facial expression does this person show? Options: {options}. Answer with one option.",
+                   "What emotion does this face express? Options: {options}."],
+}  # fmt: skip
+YES_NO_QUESTIONS = ["Does this person have the attribute '{attribute}'? Answer yes or no.",
+                    "Is the following true of this face: {attribute}? Answer yes or no."]  # fmt: skip
+DESCRIBE_QUESTIONS = ["Describe this face.", "Describe the person's face: age, gender, expression and attributes."]
+
+
+def phrase(name: str) -> str:
+    return name.replace("_", " ").lower()
+
+
+def encode_labels(labels: dict, config) -> list[int]:
+    """Facet labels -> one 0/1 target per label node of `config.label_names`; -100 where the record has no label."""
+    names = config.label_names
+    index = {name: i for i, name in enumerate(names)}
+    targets = [-100] * len(names)
+    for name, value in labels.items():
+        if name in config.categorical_facets:
+            if value not in config.categorical_facets[name]:
+                raise ValueError(f"label {name}={value!r} is not a value of the model's schema")
+            for option in config.categorical_facets[name]:
+                targets[index[categorical_node_name(name, option)]] = int(option == value)
+        elif name in index:
+            targets[index[name]] = int(value)
+        # labels the model's schema does not have are ignored (e.g. a reduced schema)
+    return targets
+
+
+def describe(labels: dict) -> str:
+    pieces = []
+    if "age" in labels or "gender" in labels:
+        pieces.append(" ".join(filter(None, [f"a {labels['age']} year old" if "age" in labels else "a",
+                                             phrase(labels.get("gender", "person"))])))  # fmt: skip
+    if "race" in labels:
+        pieces.append(f"who looks {phrase(labels['race'])}")
+    if "expression" in labels:
+        pieces.append(f"showing {phrase(labels['expression'])}")
+    present = [phrase(k) for k, v in labels.items() if v == 1 and k not in ("Male", "No_Beard")]
+    if present:
+        pieces.append("with " + ", ".join(present))
+    return (" ".join(pieces) or "a face").capitalize() + "."
+
+
+def make_conversation(labels: dict, rng: random.Random) -> tuple[str, str]:
+    """(question, answer) drawn from the tasks this record has labels for."""
+    facets = [f for f in FACET_QUESTIONS if f in labels]
+    attributes = [k for k, v in labels.items() if k not in FACET_QUESTIONS]
+    kinds = ["facet"] * (2 * len(facets)) + ["yes_no"] * (2 if attributes else 0) + ["describe"]
+    kind = rng.choice(kinds)
+    if kind == "facet":
+        from faceinsight.modeling.configuration_faceinsight import DEFAULT_CATEGORICAL_FACETS
+
+        facet = rng.choice(facets)
+        options = ", ".join(phrase(v) for v in DEFAULT_CATEGORICAL_FACETS[facet])
+        return rng.choice(FACET_QUESTIONS[facet]).format(options=options), phrase(labels[facet]).capitalize() + "."
+    if kind == "yes_no":
+        attribute = rng.choice(attributes)
+        question = rng.choice(YES_NO_QUESTIONS).format(attribute=phrase(attribute))
+        return question, "Yes." if labels[attribute] else "No."
+    return rng.choice(DESCRIBE_QUESTIONS), describe(labels)
+
+
+def to_conversations(records: datasets.Dataset, config, seed: int = 0) -> datasets.Dataset:
+    """TRL's vision format plus our columns: messages, images, attribute_labels, parsing_map."""
+
+    def convert(record, index):
+        labels = json.loads(record["labels"])
+        question, answer = make_conversation(labels, random.Random(f"{seed}-{index}"))
+        return {
+            "messages": [
+                {"role": "user", "content": [{"type": "image", "text": None}, {"type": "text", "text": question}]},
+                {"role": "assistant", "content": [{"type": "text", "text": answer}]},
+            ],
+            "images": [record["image"]],
+            "attribute_labels": encode_labels(labels, config),
+        }
+
+    converted = records.map(convert, with_indices=True, remove_columns=["labels", "split", "source", "image"])
+    return converted
