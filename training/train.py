@@ -63,6 +63,30 @@ def load_records(script_args, image_size: int, seed: int):
     return train, test, report
 
 
+def latest_complete_checkpoint(output_dir: str | Path) -> str | None:
+    """The newest checkpoint-N folder that was written to the end (a run killed mid-save leaves a partial one; the
+    Trainer writes trainer_state.json last)."""
+    complete = [
+        path
+        for path in Path(output_dir).glob("checkpoint-*")
+        if path.name.split("-")[-1].isdigit() and (path / "trainer_state.json").is_file()
+    ]
+    return str(max(complete, key=lambda p: int(p.name.split("-")[-1]))) if complete else None
+
+
+def resolve_resume(value: str | None, output_dir: str) -> str | None:
+    if value is None or str(value).lower() in ("false", "no", ""):
+        return None
+    if str(value).lower() in ("true", "latest", "yes"):
+        checkpoint = latest_complete_checkpoint(output_dir)
+        if checkpoint is None:
+            raise FileNotFoundError(f"--resume_from_checkpoint {value}: no complete checkpoint in {output_dir}")
+        return checkpoint
+    if not Path(value).is_dir():
+        raise FileNotFoundError(f"--resume_from_checkpoint: {value} is not a checkpoint folder")
+    return value
+
+
 def run_training(script_args: FaceInsightScriptArguments, training_args) -> dict:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoProcessor
@@ -77,6 +101,9 @@ def run_training(script_args: FaceInsightScriptArguments, training_args) -> dict
 
     if script_args.recipe not in ("stage1", "stage2"):
         raise ValueError(f"--recipe must be stage1 or stage2, got {script_args.recipe!r}")
+    from transformers import set_seed
+
+    set_seed(training_args.seed)  # LoRA's initialisation comes before the Trainer seeds anything
     output_dir = Path(training_args.output_dir)
     model = FaceInsightForConditionalGeneration.from_pretrained(script_args.model_name_or_path, use_safetensors=True)
     processor = AutoProcessor.from_pretrained(script_args.model_name_or_path)
@@ -115,8 +142,10 @@ def run_training(script_args: FaceInsightScriptArguments, training_args) -> dict
         processing_class=processor,
         data_collator=FaceInsightCollator(processor, use_parsing_maps=script_args.use_parsing_maps),
     )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.train(resume_from_checkpoint=resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir))
 
+    if not trainer.is_world_process_zero():  # under accelerate/torchrun only the main process writes the folder
+        return {}
     final = trainer.model
     if hasattr(final, "merge_and_unload"):
         final = final.merge_and_unload()
@@ -154,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.set_defaults(report_to="none")
     script_args, training_args = parser.parse_args_and_config(args=argv)
     report = run_training(script_args, training_args)
+    if not report:
+        return 0
     held_out = report["held_out"]
     if held_out:
         print(f"held-out mean attribute accuracy {held_out['mean_attribute_accuracy']:.3f} "
