@@ -136,7 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["train"]:  # every SFTConfig flag and --config YAML: TRL's parser takes over
         from faceinsight.training.train import main as train_main
 
-        return train_main(argv[1:])
+        try:
+            return train_main(argv[1:])
+        except (FileNotFoundError, ValueError) as error:
+            print(f"faceinsight train: error: {error}", file=sys.stderr)
+            return 2
     parser = argparse.ArgumentParser(prog="faceinsight", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_build(subparsers)

@@ -88,3 +88,28 @@ def test_collator_masks_prompt_placeholders_and_padding(tiny):
     with torch.no_grad():
         out = model(**batch)
     assert out.lm_loss is not None and out.bce_loss is not None and out.logic_loss is not None
+
+
+def test_yaml_recipes_parse_and_flags_win():
+    from pathlib import Path
+
+    from faceinsight.training.train import parse_arguments
+
+    recipes = Path(__file__).resolve().parent.parent / "training" / "recipes"
+    script, training = parse_arguments(["--config", str(recipes / "stage2.yaml"), "--model_name_or_path", "m",
+                                        "--output_dir", "o", "--max_steps", "7"])  # fmt: skip
+    assert script.recipe == "stage2" and script.lora_r == 8 and script.dataset_name == "synthetic"
+    assert training.max_steps == 7 and training.learning_rate == 1e-3 and training.lr_scheduler_type == "cosine"
+    script, _ = parse_arguments(["--config", str(recipes / "stage1.yaml"), "--model_name_or_path", "m",
+                                 "--output_dir", "o"])  # fmt: skip
+    assert script.recipe == "stage1"
+
+
+def test_bad_training_input_is_named(tiny_folder, tmp_path, capsys):
+    base = ["train", "--model_name_or_path", str(tiny_folder), "--output_dir", str(tmp_path)]
+    assert main([*base, "--recipe", "x"]) == 2
+    assert "--recipe must be stage1 or stage2" in capsys.readouterr().err
+    assert main([*base, "--dataset_name", "celeba"]) == 2
+    assert "--dataset_name celeba needs --dataset_dir" in capsys.readouterr().err
+    assert main([*base, "--resume_from_checkpoint", "true", "--num_train_faces", "16", "--max_steps", "1"]) == 2
+    assert "no complete checkpoint" in capsys.readouterr().err

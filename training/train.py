@@ -174,14 +174,19 @@ def run_training(script_args: FaceInsightScriptArguments, training_args) -> dict
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_arguments(argv: list[str] | None = None):
+    """(FaceInsightScriptArguments, SFTConfig) from flags and an optional `--config recipe.yaml` (flags win)."""
     from trl import SFTConfig, TrlParser
 
     parser = TrlParser((FaceInsightScriptArguments, SFTConfig))
     if not torch.cuda.is_available():  # SFTConfig defaults to bf16, which a CPU machine refuses at parse time
         parser.set_defaults(use_cpu=True, bf16=False)
     parser.set_defaults(report_to="none")
-    script_args, training_args = parser.parse_args_and_config(args=argv)
+    return parser.parse_args_and_config(args=argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    script_args, training_args = parse_arguments(argv)
     report = run_training(script_args, training_args)
     if not report:
         return 0

@@ -1,0 +1,189 @@
+"""Training throughput: `faceinsight train`'s trainer vs plain TRL SFTTrainer on transformers' LLaVA, in one run.
+
+Both models share the vision and text configs and see the same synthetic faces and conversations, with the same
+recipe: vision tower frozen, projector(s) trained, LoRA (r=8) on the LM's attention projections. FaceInsight also
+runs its frozen parser and parsing encoder, carries parsing tokens, and trains its knowledge modules with the BCE and
+logic losses. Each run is a child process, so peak memory is its own.
+
+    python benchmarks/bench_training.py [--preset small|base] [--steps 30] [--batch-size 4] [--json out.json]
+
+`small` (CPU default): SigLIP-style tower 4x256 at 128 px / 16 px patches (64 image tokens), Llama 4x256.
+`base`: SigLIP-base/16 at 224 px and SmolLM2-135M's layout (for a GPU).
+Reported: samples/s, tokens/s (all sequence tokens, placeholders included), peak memory, training FLOPs per sample
+(torch's FLOP counter over one forward+backward) and FLOP-normalised throughput; the check is that FaceInsight's
+FLOP-normalised throughput is within 20% of LLaVA's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import resource
+import time
+
+PRESETS = {
+    "small": {
+        "vision": {"model_type": "siglip_vision_model", "hidden_size": 256, "intermediate_size": 1024,
+                   "num_hidden_layers": 4, "num_attention_heads": 4, "image_size": 128, "patch_size": 16},
+        "text": {"model_type": "llama", "hidden_size": 256, "intermediate_size": 768, "num_hidden_layers": 4,
+                 "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 2048,
+                 "tie_word_embeddings": True},
+    },
+    "base": {
+        "vision": {"model_type": "siglip_vision_model", "hidden_size": 768, "intermediate_size": 3072,
+                   "num_hidden_layers": 12, "num_attention_heads": 12, "image_size": 224, "patch_size": 16},
+        "text": {"model_type": "llama", "hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30,
+                 "num_attention_heads": 9, "num_key_value_heads": 3, "max_position_embeddings": 8192,
+                 "rope_theta": 100000.0, "tie_word_embeddings": True},
+    },
+}  # fmt: skip
+SEGFORMER_B0 = {"model_type": "segformer", "hidden_sizes": [32, 64, 160, 256], "depths": [2, 2, 2, 2],
+                "num_attention_heads": [1, 2, 5, 8], "sr_ratios": [8, 4, 2, 1], "decoder_hidden_size": 256}  # fmt: skip
+
+
+def build(kind: str, preset: str, num_faces: int):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import (
+        AutoConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+        SiglipImageProcessorPil,
+    )
+
+    from faceinsight import FaceInsightForConditionalGeneration
+    from faceinsight.hub.build import build_config, make_processor, parser_config_kwargs
+    from faceinsight.hub.tokenizer import build_tiny_tokenizer
+    from faceinsight.training.face_datasets import synthetic_faces
+    from faceinsight.training.instructions import to_conversations
+
+    torch.manual_seed(0)
+    sizes = PRESETS[preset]
+    tokenizer = build_tiny_tokenizer()
+    text = {**sizes["text"], "vocab_size": len(tokenizer), "eos_token_id": tokenizer.eos_token_id,
+            "pad_token_id": tokenizer.pad_token_id, "bos_token_id": None}  # fmt: skip
+    vision = AutoConfig.for_model(**sizes["vision"])
+    patches = (vision.image_size // vision.patch_size) ** 2
+    config = build_config(vision, text, parser_config_kwargs(SEGFORMER_B0), tokenizer, max(1, patches // 4),
+                          gcn_hidden_sizes=[256])  # fmt: skip
+    processor = make_processor(config, tokenizer, vision.image_size, config.image_mean, config.image_std)
+    records, _ = synthetic_faces(num_faces, seed=0, size=vision.image_size)
+    dataset = to_conversations(records, config, seed=0)
+    lora_targets = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj)"
+    if kind == "faceinsight":
+        model = FaceInsightForConditionalGeneration(config)
+        lora = LoraConfig(r=8, lora_alpha=16, target_modules=lora_targets,
+                          modules_to_save=["multi_modal_projector", "parsing_projector", "correlation_module"])  # fmt: skip
+        return get_peft_model(model, lora), processor, dataset
+    llava_config = LlavaConfig(vision_config=vision.to_dict(), text_config=config.text_config.to_dict(),
+                               image_token_id=config.image_token_id, image_seq_length=patches,
+                               vision_feature_layer=-1, vision_feature_select_strategy="full")  # fmt: skip
+    model = LlavaForConditionalGeneration(llava_config)
+    model.model.vision_tower.requires_grad_(False)
+    image_processor = SiglipImageProcessorPil(size={"height": vision.image_size, "width": vision.image_size})
+    llava_processor = LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=vision.patch_size,
+                                     vision_feature_select_strategy="full", chat_template=processor.chat_template)  # fmt: skip
+    lora = LoraConfig(r=8, lora_alpha=16, target_modules=lora_targets, modules_to_save=["multi_modal_projector"])
+    dataset = dataset.remove_columns(["parsing_map", "attribute_labels"])
+    return get_peft_model(model, lora), llava_processor, dataset
+
+
+class TokenCounter:
+    def __init__(self, collator):
+        self.collator, self.tokens, self.samples = collator, 0, 0
+
+    def __call__(self, examples):
+        batch = self.collator(examples)
+        self.tokens += int(batch["attention_mask"].sum())
+        self.samples += len(examples)
+        return batch
+
+
+def measure(kind, preset, steps, batch_size, queue):
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    from trl import SFTConfig, SFTTrainer
+
+    from faceinsight.training.collator import FaceInsightCollator
+    from faceinsight.training.trainer import FaceInsightSFTTrainer
+
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    model, processor, dataset = build(kind, preset, num_faces=batch_size * (steps + 4))
+    cuda = torch.cuda.is_available()
+    args = SFTConfig(output_dir=f"/tmp/bench_training_{kind}", max_steps=steps, per_device_train_batch_size=batch_size,
+                     learning_rate=1e-4, logging_steps=steps, save_strategy="no", report_to="none",
+                     use_cpu=not cuda, bf16=cuda, remove_unused_columns=False, max_length=None,
+                     dataset_kwargs={"skip_prepare_dataset": True}, seed=0, dataloader_num_workers=0)  # fmt: skip
+    if kind == "faceinsight":
+        collator = TokenCounter(FaceInsightCollator(processor))
+        trainer = FaceInsightSFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=processor,
+                                        data_collator=collator)  # fmt: skip
+    else:
+        trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=processor)
+        collator = TokenCounter(trainer.data_collator)
+        trainer.data_collator = collator
+
+    # FLOPs of one training step on one batch (forward + backward), before timing
+    batch = collator([dataset[i] for i in range(batch_size)])
+    batch = {k: v.to(model.device) for k, v in batch.items()}
+    with FlopCounterMode(display=False) as counter:
+        trainer.compute_loss(model, batch, num_items_in_batch=None).backward()
+    model.zero_grad(set_to_none=True)
+    flops_per_sample = counter.get_total_flops() / batch_size
+    collator.tokens = collator.samples = 0
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    trainer.train()
+    elapsed = time.perf_counter() - start
+    peak = (
+        torch.cuda.max_memory_allocated() / 2**20
+        if cuda
+        else (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
+    )
+    queue.put({"model": kind, "samples_per_s": collator.samples / elapsed, "tokens_per_s": collator.tokens / elapsed,
+               "tokens_per_sample": collator.tokens / max(1, collator.samples), "train_gflops_per_sample": flops_per_sample / 1e9,
+               "peak_memory_mib": peak,
+               "trainable_m": sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6})  # fmt: skip
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    context = mp.get_context("spawn")
+    results = {}
+    for kind in ("llava", "faceinsight"):
+        queue = context.Queue()
+        process = context.Process(target=measure, args=(kind, args.preset, args.steps, args.batch_size, queue))
+        process.start()
+        results[kind] = queue.get()
+        process.join()
+    header = ["model", "samples_per_s", "tokens_per_s", "tokens_per_sample", "train_gflops_per_sample",
+              "peak_memory_mib", "trainable_m"]  # fmt: skip
+    print(f"preset={args.preset} steps={args.steps} batch={args.batch_size}")
+    print(" | ".join(f"{h:>22}" for h in header))
+    for row in results.values():
+        print(" | ".join(f"{row[h]:>22.2f}" if isinstance(row[h], float) else f"{row[h]:>22}" for h in header))
+    fi, ll = results["faceinsight"], results["llava"]
+    ratios = {
+        "samples_per_s_ratio": fi["samples_per_s"] / ll["samples_per_s"],
+        "tokens_per_s_ratio": fi["tokens_per_s"] / ll["tokens_per_s"],
+        "flop_ratio": fi["train_gflops_per_sample"] / ll["train_gflops_per_sample"],
+    }
+    ratios["flop_normalised_throughput_ratio"] = ratios["samples_per_s_ratio"] * ratios["flop_ratio"]
+    print("FaceInsight / LLaVA: " + ", ".join(f"{k}={v:.3f}" for k, v in ratios.items()))
+    passed = ratios["flop_normalised_throughput_ratio"] >= 0.8
+    print(f"{'PASS' if passed else 'FAIL'}: FLOP-normalised training throughput within 20% of plain TRL LLaVA SFT")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"preset": args.preset, "results": results, "ratios": ratios, "passed": passed}, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
