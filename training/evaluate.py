@@ -43,16 +43,22 @@ def facet_accuracies(decisions: np.ndarray, targets: np.ndarray, config) -> dict
 def evaluate_attributes(model, processor, records, train_targets, batch_size: int = 32,
                         use_parsing_maps: bool = True) -> dict:  # fmt: skip
     config = model.config
-    decisions, targets = [], []
+    decisions, raw, targets = [], [], []
     for start in range(0, len(records), batch_size):
         batch = records[start : start + batch_size]
         maps = batch["parsing_map"] if use_parsing_maps and all(m is not None for m in batch["parsing_map"]) else None
         inputs = processor.image_processor(batch["image"], parsing_maps=maps, return_tensors="pt")
         predictions = model.predict_attributes(inputs["pixel_values"], inputs.get("parsing_maps"))
         decisions.append(predictions.decisions.long().cpu().numpy())
+        raw.append(predictions.probabilities.float().cpu().numpy())
         targets.extend(encode_labels(json.loads(labels), config) for labels in batch["labels"])
-    decisions, targets = np.concatenate(decisions), np.asarray(targets)
+    decisions, probabilities, targets = np.concatenate(decisions), np.concatenate(raw), np.asarray(targets)
+    raw = (probabilities >= 0.5).astype(np.int64)  # without the LCM: threshold per attribute, argmax per facet
+    for indices in config.facet_label_indices.values():
+        raw[:, indices] = 0
+        raw[np.arange(len(raw)), np.asarray(indices)[probabilities[:, indices].argmax(1)]] = 1
     model_accuracy = facet_accuracies(decisions, targets, config)
+    raw_accuracy = facet_accuracies(raw, targets, config)
     majority = np.broadcast_to(majority_predictions(train_targets, config), targets.shape)
     baseline = facet_accuracies(majority, targets, config)
     binary = [n for n in model_accuracy if n in config.binary_attributes]
@@ -60,6 +66,8 @@ def evaluate_attributes(model, processor, records, train_targets, batch_size: in
         "per_label_accuracy": model_accuracy,
         "majority_per_label_accuracy": baseline,
         "mean_attribute_accuracy": float(np.mean([model_accuracy[n] for n in binary])) if binary else None,
+        "without_logic_per_label_accuracy": raw_accuracy,
+        "without_logic_mean_attribute_accuracy": float(np.mean([raw_accuracy[n] for n in binary])) if binary else None,
         "majority_mean_attribute_accuracy": float(np.mean([baseline[n] for n in binary])) if binary else None,
         "samples": int(len(targets)),
     }
