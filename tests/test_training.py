@@ -113,3 +113,17 @@ def test_bad_training_input_is_named(tiny_folder, tmp_path, capsys):
     assert "--dataset_name celeba needs --dataset_dir" in capsys.readouterr().err
     assert main([*base, "--resume_from_checkpoint", "true", "--num_train_faces", "16", "--max_steps", "1"]) == 2
     assert "no complete checkpoint" in capsys.readouterr().err
+
+
+def test_gradient_checkpointing_run_trains_lora(tiny_folder, tmp_path):
+    out = tmp_path / "gc"
+    assert main(["train", "--model_name_or_path", str(tiny_folder), "--output_dir", str(out), "--max_steps", "2",
+                 "--num_train_faces", "16", "--num_eval_faces", "4", "--gradient_checkpointing", "true",
+                 "--per_device_train_batch_size", "4", "--learning_rate", "1e-2"]) == 0  # fmt: skip
+    from faceinsight import FaceInsightForConditionalGeneration
+
+    before = FaceInsightForConditionalGeneration.from_pretrained(tiny_folder)
+    after = FaceInsightForConditionalGeneration.from_pretrained(out)
+    q_before = before.model.language_model.layers[0].self_attn.q_proj.weight
+    q_after = after.model.language_model.layers[0].self_attn.q_proj.weight
+    assert not torch.equal(q_before, q_after)  # LoRA trained through checkpointed blocks, then merged

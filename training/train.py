@@ -35,6 +35,7 @@ class FaceInsightScriptArguments:
     correlation_tau: float = 0.4
     correlation_omega: float = 0.2
     min_rule_support: int = 20
+    attn_implementation: str = field(default="sdpa", metadata={"help": "sdpa, eager, or flash_attention_2 (CUDA)"})
     use_parsing_maps: bool = field(default=True, metadata={"help": "feed the dataset's parsing maps when it has them"})
     on_error: str = field(default="raise", metadata={"help": "raise or skip (and count) malformed rows"})
 
@@ -105,7 +106,9 @@ def run_training(script_args: FaceInsightScriptArguments, training_args) -> dict
 
     set_seed(training_args.seed)  # LoRA's initialisation comes before the Trainer seeds anything
     output_dir = Path(training_args.output_dir)
-    model = FaceInsightForConditionalGeneration.from_pretrained(script_args.model_name_or_path, use_safetensors=True)
+    model = FaceInsightForConditionalGeneration.from_pretrained(
+        script_args.model_name_or_path, use_safetensors=True, attn_implementation=script_args.attn_implementation
+    )
     processor = AutoProcessor.from_pretrained(script_args.model_name_or_path)
     train_records, test_records, data_report = load_records(
         script_args, processor.image_processor.size, training_args.seed
@@ -129,8 +132,8 @@ def run_training(script_args: FaceInsightScriptArguments, training_args) -> dict
             modules_to_save=[m.strip() for m in script_args.modules_to_save.split(",") if m.strip()],
         )
         model = get_peft_model(model, lora)
-    if training_args.gradient_checkpointing:
-        model.enable_input_require_grads() if hasattr(model, "enable_input_require_grads") else None
+    if training_args.gradient_checkpointing:  # frozen embeddings: checkpointed blocks still need an input with grad
+        model.enable_input_require_grads()
 
     train_dataset = to_conversations(train_records, model.config, seed=training_args.seed)
     training_args.remove_unused_columns = False
