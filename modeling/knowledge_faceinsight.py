@@ -203,8 +203,9 @@ class FaceInsightLogicalConstraintModule(nn.Module):
         """Logic-consistent 0/1 decisions (B x N).
 
         Guarantees: exactly one value per categorical facet, and no exclusion rule violated among the decisions
-        (where the schema makes that possible). Implications are repaired at the cheapest confidence cost, each label
-        flipped at most once so the repair always terminates.
+        (where the schema makes that possible). Implications are repaired at the cheapest confidence cost (switching
+        a binary label, or moving a categorical facet to another value), each label and facet changed at most once
+        so the repair always terminates.
         """
         return torch.stack([self._decide_one(row) for row in probabilities.float().cpu()]).to(probabilities.device)
 
@@ -234,25 +235,53 @@ class FaceInsightLogicalConstraintModule(nn.Module):
             if p[i] >= 0.5 and not clashes(i):
                 on[i] = True
 
-        # 3. implications a -> b: switch b on or a off, whichever costs less confidence and keeps exclusions
-        flipped = set()
+        # 3. implications a -> b, repaired at the lowest confidence cost without breaking an exclusion:
+        #    switch b on (a binary b, or b's facet moved to b), or switch a off (a binary a, or a's facet moved to its
+        #    best other value). Each label and facet changes at most once, so the repair always terminates.
+        facet_of = {i: tuple(values) for values in self.facet_indices for i in values}
+        flipped, moved_facets = set(), set()
+
+        def clashes_without(i, leaving):
+            return any(on[j] and j != leaving for j in excluded_by.get(i, ()))
+
+        def options(a, b):
+            """(cost, action) pairs that repair a violated a -> b."""
+            found = []
+            if is_binary(b) and b not in flipped and not clashes(b):
+                found.append((0.5 - float(p[b]), ("on", b)))
+            if not is_binary(b) and facet_of[b] not in moved_facets:
+                current = next(i for i in facet_of[b] if on[i])
+                if not clashes_without(b, current):
+                    found.append((float(p[current]) - float(p[b]), ("move", current, b)))
+            if is_binary(a) and a not in flipped:
+                found.append((float(p[a]) - 0.5, ("off", a)))
+            if not is_binary(a) and facet_of[a] not in moved_facets:
+                others = [i for i in facet_of[a] if i != a and not clashes_without(i, a)]
+                if others:
+                    best = max(others, key=lambda i: float(p[i]))
+                    found.append((float(p[a]) - float(p[best]), ("move", a, best)))
+            return found
+
         changed = True
         while changed:
             changed = False
             for a, b in implications:
                 if not (on[a] and not on[b]):
                     continue
-                can_turn_b_on = is_binary(b) and b not in flipped and not clashes(b)
-                can_turn_a_off = is_binary(a) and a not in flipped
-                cost_b_on, cost_a_off = 0.5 - float(p[b]), float(p[a]) - 0.5
-                if can_turn_b_on and (cost_b_on <= cost_a_off or not can_turn_a_off):
-                    on[b] = True
-                    flipped.add(b)
-                    changed = True
-                elif can_turn_a_off:
-                    on[a] = False
-                    flipped.add(a)
-                    changed = True
+                choices = options(a, b)
+                if not choices:
+                    continue
+                _, action = min(choices, key=lambda choice: choice[0])
+                if action[0] == "on":
+                    on[action[1]] = True
+                    flipped.add(action[1])
+                elif action[0] == "off":
+                    on[action[1]] = False
+                    flipped.add(action[1])
+                else:
+                    on[action[1]], on[action[2]] = False, True
+                    moved_facets.add(facet_of[action[1]])
+                changed = True
 
         # 4. safety net: no exclusion may survive (switch off the less confident binary label)
         for a, b in exclusions:

@@ -130,3 +130,20 @@ def test_decisions_repair_implications_at_lowest_cost():
     decisions = lcm.decide(p)
     assert decisions[0, names.index("Goatee")] and decisions[0, names.index("Male")]
     assert not decisions[1, names.index("Goatee")] and not decisions[1, names.index("Male")]
+
+
+def test_weak_facet_predictions_do_not_force_confident_attributes():
+    """Happiness -> Smiling with expression barely on Happiness and Smiling confidently off: the cheap repair is to
+    move the expression facet to its next value, not to switch Smiling on."""
+    config = _config([{"type": "implication", "a": "expression:Happiness", "b": "Smiling"}])
+    lcm = FaceInsightLogicalConstraintModule(config)
+    names = config.label_names
+    p = torch.full((2, len(names)), 0.1)
+    p[:, names.index("expression:Happiness")] = 0.40
+    p[:, names.index("expression:Neutral")] = 0.38
+    p[0, names.index("Smiling")] = 0.05  # confident not smiling: move the facet
+    p[1, names.index("Smiling")] = 0.45  # nearly smiling, expression sure enough: switch Smiling on
+    p[1, names.index("expression:Neutral")] = 0.1
+    decisions = lcm.decide(p)
+    assert decisions[0, names.index("expression:Neutral")] and not decisions[0, names.index("Smiling")]
+    assert decisions[1, names.index("expression:Happiness")] and decisions[1, names.index("Smiling")]
