@@ -126,6 +126,18 @@ def _lines(path: Path):
                 yield number, line.split()
 
 
+def _csv_rows(path: Path, required: set[str]):
+    """(line number, row dict) of a label CSV whose header must hold `required`."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found")
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = required - set(reader.fieldnames or [])
+        if missing:
+            raise DatasetFormatError(f"{path}:1: missing columns {sorted(missing)}")
+        yield from enumerate(reader, start=2)
+
+
 def _celeba_style(name, attr_file: Path, image_dir: Path, partition_file: Path | None, on_error: str):
     partitions = {}
     if partition_file is not None and partition_file.is_file():
@@ -178,22 +190,15 @@ def read_fairface(root: str, on_error: str = "raise"):
     collector = _Collector("fairface", on_error)
     for csv_name, split in (("fairface_label_train.csv", "train"), ("fairface_label_val.csv", "test")):
         path = root / csv_name
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found")
-        with open(path, newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            missing = {"file", "age", "gender", "race"} - set(reader.fieldnames or [])
-            if missing:
-                raise DatasetFormatError(f"{path}:1: missing columns {sorted(missing)}")
-            for number, row in enumerate(reader, start=2):
+        for number, row in _csv_rows(path, {"file", "age", "gender", "race"}):
 
-                def build(row=row, where=f"{path}:{number}", split=split):
-                    if row["age"] not in FAIRFACE_AGES:
-                        raise DatasetFormatError(f"{where}: unknown age {row['age']!r}")
-                    labels = {"age": FAIRFACE_AGES[row["age"]], "gender": row["gender"], "race": row["race"]}
-                    return root / row["file"], labels, split
+            def build(row=row, where=f"{path}:{number}", split=split):
+                if row["age"] not in FAIRFACE_AGES:
+                    raise DatasetFormatError(f"{where}: unknown age {row['age']!r}")
+                labels = {"age": FAIRFACE_AGES[row["age"]], "gender": row["gender"], "race": row["race"]}
+                return root / row["file"], labels, split
 
-                collector.add(f"{path}:{number}", build)
+            collector.add(f"{path}:{number}", build)
     return collector.build()
 
 
@@ -261,28 +266,22 @@ def read_affectnet(root: str, on_error: str = "raise", num_expressions: int = 7)
     collector = _Collector("affectnet", on_error)
     for csv_name, split in (("training.csv", "train"), ("validation.csv", "test")):
         path = root / csv_name
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found")
-        with open(path, newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            if not {"subDirectory_filePath", "expression"} <= set(reader.fieldnames or []):
-                raise DatasetFormatError(f"{path}:1: needs columns subDirectory_filePath and expression")
-            for number, row in enumerate(reader, start=2):
-                value = row["expression"].strip()
-                if value.isdigit() and int(value) >= 8:
-                    collector.skip("not_an_expression")
-                    continue
-                if value == "7" and num_expressions == 7:
-                    collector.skip("contempt_with_7_expressions")
-                    continue
+        for number, row in _csv_rows(path, {"subDirectory_filePath", "expression"}):
+            value = row["expression"].strip()
+            if value.isdigit() and int(value) >= 8:
+                collector.skip("not_an_expression")
+                continue
+            if value == "7" and num_expressions == 7:
+                collector.skip("contempt_with_7_expressions")
+                continue
 
-                def build(row=row, where=f"{path}:{number}", split=split, value=value):
-                    if not value.isdigit():
-                        raise DatasetFormatError(f"{where}: expression {value!r} is not a number")
-                    image = root / "Manually_Annotated_Images" / row["subDirectory_filePath"]
-                    return image, {"expression": AFFECTNET_EXPRESSIONS[int(value)]}, split
+            def build(row=row, where=f"{path}:{number}", split=split, value=value):
+                if not value.isdigit():
+                    raise DatasetFormatError(f"{where}: expression {value!r} is not a number")
+                image = root / "Manually_Annotated_Images" / row["subDirectory_filePath"]
+                return image, {"expression": AFFECTNET_EXPRESSIONS[int(value)]}, split
 
-                collector.add(f"{path}:{number}", build)
+            collector.add(f"{path}:{number}", build)
     return collector.build()
 
 
