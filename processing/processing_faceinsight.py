@@ -91,12 +91,16 @@ class FaceInsightProcessor(ProcessorMixin):
             image_kwargs["parsing_maps"] = parsing_maps
         image_inputs = self.image_processor(flat_images, return_tensors="pt", **image_kwargs) if flat_images else {}
 
-        expansion = self.image_token * self.image_seq_length + self.parsing_token * self.parsing_seq_length
-        expanded = [t.replace(self.image_token, expansion) for t in texts]
+        expanded = self.expand_placeholders(texts)
         text_kwargs = {k: v for k, v in kwargs.items() if k in _TOKENIZER_KWARGS}
         text_inputs = self.tokenizer(expanded, return_token_type_ids=False, **text_kwargs)
         self._check_placeholders_survived(text_inputs["input_ids"], placeholders, text_kwargs)
         return BatchFeature(data={**text_inputs, **image_inputs}, tensor_type=return_tensors)
+
+    def expand_placeholders(self, texts: list[str]) -> list[str]:
+        """Each `<image>` -> `image_seq_length` image tokens then `parsing_seq_length` parsing tokens."""
+        expansion = self.image_token * self.image_seq_length + self.parsing_token * self.parsing_seq_length
+        return [t.replace(self.image_token, expansion) for t in texts]
 
     def _check_placeholders_survived(self, input_ids, placeholders, text_kwargs):
         for index, (ids, count) in enumerate(zip(input_ids, placeholders)):

@@ -38,8 +38,11 @@ class FaceInsightCollator:
             kwargs.update(truncation=True, max_length=self.max_length)
         use_maps = self.use_parsing_maps and any(m is not None for m in maps)
         batch = processor(images=images or None, text=full_texts, parsing_maps=maps if use_maps else None, **kwargs)
-        prompt_lengths = [len(ids) for ids in processor(images=None if not images else images, text=prompts,
-                                                        parsing_maps=None, padding=False)["input_ids"]]  # fmt: skip
+        # prompt lengths need only the tokenizer: the images were processed once, above
+        expanded_prompts = processor.expand_placeholders(prompts)
+        prompt_lengths = [
+            len(ids) for ids in processor.tokenizer(expanded_prompts, return_token_type_ids=False)["input_ids"]
+        ]
         labels = batch["input_ids"].clone()
         for row, length in enumerate(prompt_lengths):
             labels[row, :length] = -100
