@@ -183,6 +183,14 @@ class FaceInsightPreTrainedModel(PreTrainedModel):
         if base is not self:
             self.lm_head.requires_grad_(not self.config.freeze_language_model)
 
+    def refresh_config_buffers(self):
+        """Recompute every config-derived buffer (C_hat, rules, palette, normalisation) after the config changed;
+        shapes may change (e.g. more rules), so the buffers are replaced, on their current device."""
+        for module in self.modules():
+            if hasattr(module, "compute_buffers"):
+                for name, value in module.compute_buffers().items():
+                    module.register_buffer(name, value.to(getattr(module, name).device), persistent=False)
+
     def _check_and_adjust_attn_implementation(self, attn_implementation, is_init_check: bool = False, **kwargs):
         if attn_implementation is not None and attn_implementation.startswith("flash_attention"):
             if not torch.cuda.is_available():

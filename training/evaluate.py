@@ -43,16 +43,17 @@ def facet_accuracies(decisions: np.ndarray, targets: np.ndarray, config) -> dict
 def evaluate_attributes(model, processor, records, train_targets, batch_size: int = 32,
                         use_parsing_maps: bool = True) -> dict:  # fmt: skip
     config = model.config
-    decisions, raw, targets = [], [], []
+    decisions, probability_batches, targets = [], [], []
     for start in range(0, len(records), batch_size):
         batch = records[start : start + batch_size]
         maps = batch["parsing_map"] if use_parsing_maps and all(m is not None for m in batch["parsing_map"]) else None
         inputs = processor.image_processor(batch["image"], parsing_maps=maps, return_tensors="pt")
         predictions = model.predict_attributes(inputs["pixel_values"], inputs.get("parsing_maps"))
         decisions.append(predictions.decisions.long().cpu().numpy())
-        raw.append(predictions.probabilities.float().cpu().numpy())
+        probability_batches.append(predictions.probabilities.float().cpu().numpy())
         targets.extend(encode_labels(json.loads(labels), config) for labels in batch["labels"])
-    decisions, probabilities, targets = np.concatenate(decisions), np.concatenate(raw), np.asarray(targets)
+    decisions, probabilities = np.concatenate(decisions), np.concatenate(probability_batches)
+    targets = np.asarray(targets)
     raw = (probabilities >= 0.5).astype(np.int64)  # without the LCM: threshold per attribute, argmax per facet
     for indices in config.facet_label_indices.values():
         raw[:, indices] = 0

@@ -50,11 +50,7 @@ def apply_knowledge(model, knowledge: dict):
     config.correlation_tau, config.correlation_omega = knowledge["tau"], knowledge["omega"]
     config.logic_rules = knowledge["logic_rules"]
     config.validate_faceinsight()
-    for module in model.modules():
-        if hasattr(module, "compute_buffers"):
-            for name, value in module.compute_buffers().items():
-                current = getattr(module, name)
-                module.register_buffer(name, value.to(current.device), persistent=False)
+    model.refresh_config_buffers()
 
 
 def summary_text(knowledge: dict) -> str:
