@@ -127,3 +127,22 @@ def test_gradient_checkpointing_run_trains_lora(tiny_folder, tmp_path):
     q_before = before.model.language_model.layers[0].self_attn.q_proj.weight
     q_after = after.model.language_model.layers[0].self_attn.q_proj.weight
     assert not torch.equal(q_before, q_after)  # LoRA trained through checkpointed blocks, then merged
+
+
+def test_train_vision_tower_trains_it_and_keeps_the_saved_default_frozen(tiny_folder, tmp_path):
+    """A random tower (the tiny preset) can be trained beside LoRA; the saved config keeps it frozen by default."""
+    out = tmp_path / "vt"
+    assert main(["train", "--model_name_or_path", str(tiny_folder), "--output_dir", str(out), "--max_steps", "2",
+                 "--num_train_faces", "16", "--num_eval_faces", "4", "--train_vision_tower", "true",
+                 "--per_device_train_batch_size", "4", "--learning_rate", "1e-2"]) == 0  # fmt: skip
+    from faceinsight import FaceInsightForConditionalGeneration
+
+    before = FaceInsightForConditionalGeneration.from_pretrained(tiny_folder)
+    after = FaceInsightForConditionalGeneration.from_pretrained(out)
+    patch_before = before.model.vision_tower.embeddings.patch_embedding.weight
+    patch_after = after.model.vision_tower.embeddings.patch_embedding.weight
+    assert not torch.equal(patch_before, patch_after)
+    parsing_before = next(before.model.parsing_encoder.parameters())
+    assert torch.equal(parsing_before, next(after.model.parsing_encoder.parameters()))  # not asked for: untouched
+    assert after.config.freeze_vision_tower and not any(p.requires_grad for p in after.model.vision_tower.parameters())
+    assert json.loads((out / "training_report.json").read_text())["also_trained"] == ["vision_tower"]

@@ -36,6 +36,9 @@ class FaceInsightScriptArguments:
     correlation_omega: float = 0.2
     min_rule_support: int = 20
     attn_implementation: str = field(default="sdpa", metadata={"help": "sdpa, eager, or flash_attention_2 (CUDA)"})
+    train_vision_tower: bool = field(default=False, metadata={"help": "also train the image tower (needed when it "
+                                     "starts random, as in the tiny preset; the paper keeps a pretrained one frozen)"})
+    train_parsing_encoder: bool = field(default=False, metadata={"help": "also train the parsing-map encoder"})
     use_parsing_maps: bool = field(default=True, metadata={"help": "feed the dataset's parsing maps when it has them"})
     on_error: str = field(default="raise", metadata={"help": "raise or skip (and count) malformed rows"})
 
@@ -122,6 +125,14 @@ def run_training(script_args: FaceInsightScriptArguments, training_args) -> dict
         apply_knowledge(model, knowledge)
         print(summary_text(knowledge))
 
+    frozen_by_config = {"vision_tower": model.config.freeze_vision_tower,
+                        "parsing_encoder": model.config.freeze_parsing_encoder}  # fmt: skip
+    extra_trained = [name for name, wanted in (("vision_tower", script_args.train_vision_tower),
+                                               ("parsing_encoder", script_args.train_parsing_encoder)) if wanted]  # fmt: skip
+    for name in extra_trained:
+        setattr(model.config, f"freeze_{name}", False)
+    model.apply_freezing()
+
     if script_args.recipe == "stage2":
         targets = "|".join(m.strip() for m in script_args.lora_target_modules.split(","))
         lora = LoraConfig(
@@ -129,7 +140,7 @@ def run_training(script_args: FaceInsightScriptArguments, training_args) -> dict
             lora_alpha=script_args.lora_alpha,
             lora_dropout=script_args.lora_dropout,
             target_modules=rf".*language_model.*\.({targets})",
-            modules_to_save=[m.strip() for m in script_args.modules_to_save.split(",") if m.strip()],
+            modules_to_save=[m.strip() for m in script_args.modules_to_save.split(",") if m.strip()] + extra_trained,
         )
         model = get_peft_model(model, lora)
     if training_args.gradient_checkpointing:  # frozen embeddings: checkpointed blocks still need an input with grad
@@ -152,12 +163,15 @@ def run_training(script_args: FaceInsightScriptArguments, training_args) -> dict
     final = trainer.model
     if hasattr(final, "merge_and_unload"):
         final = final.merge_and_unload()
+    for name, frozen in frozen_by_config.items():  # training a tower was this run's choice, not the model's default
+        setattr(final.config, f"freeze_{name}", frozen)
     final.apply_freezing()
     final.eval()
     save_model_folder(final, processor, output_dir)
     report = {
         "data": data_report,
         "recipe": script_args.recipe,
+        "also_trained": extra_trained,
         "steps": trainer.state.global_step,
         "loss_history": [
             {k: v for k, v in entry.items() if k in ("step", "loss", "lm_loss", "bce_loss", "logic_loss")}
