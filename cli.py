@@ -11,7 +11,8 @@ def _add_build(subparsers):
     parser = subparsers.add_parser("build", help="write a Hub-ready FaceInsight model folder")
     parser.add_argument("output_dir", help="folder to write")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--preset", choices=["tiny"], help="a small random model built offline from configs")
+    source.add_argument("--preset", choices=["tiny", "tiny-llava"], help="a small random model built offline from "
+                        "configs (tiny-llava: a plain transformers LLaVA of the same sizes, a baseline)")
     source.add_argument("--vision", help="pretrained vision tower: Hub id or local folder (SigLIP/CLIP/ViT)")
     parser.add_argument("--text", help="pretrained causal LM: Hub id or local folder (needed with --vision)")
     parser.add_argument("--text-gguf-file", help="GGUF file inside --text to load the LM from")
@@ -30,6 +31,40 @@ def _add_ask(subparsers):
     parser.add_argument("--attributes", action="store_true", help="print the structured predictions as JSON")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.set_defaults(func=run_ask)
+
+
+def _add_eval(subparsers):
+    parser = subparsers.add_parser("eval", help="accuracy on the three face tasks for any image-text-to-text model")
+    parser.add_argument("--model", required=True, help="a model folder or Hub id (FaceInsight or any "
+                        "image-text-to-text model, e.g. LLaVA, Qwen2-VL, SmolVLM)")  # fmt: skip
+    parser.add_argument("--dataset", default="synthetic", help="synthetic, celeba, lfwa, fairface, utkface, rafdb, "
+                        "affectnet, celebamask_hq, or a folder saved with datasets' save_to_disk")  # fmt: skip
+    parser.add_argument("--dataset_dir", help="the dataset's root in its original layout")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--limit", type=int, help="evaluate the first N faces of the split")
+    parser.add_argument("--num_faces", type=int, default=1000, help="synthetic: held-out faces")
+    parser.add_argument("--seed", type=int, default=0, help="synthetic: the face stream")
+    parser.add_argument("--output_dir", help="default: eval_MODEL_DATASET")
+    parser.add_argument("--attribute_questions", type=int, help="yes/no questions per face (default: every "
+                        "attribute the dataset labels)")  # fmt: skip
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--max_new_tokens", type=int, default=16)
+    parser.add_argument("--no_generated", action="store_true", help="skip the generated answers")
+    parser.add_argument("--structured", choices=["auto", "yes", "no"], default="auto",
+                        help="FaceInsight's structured predictions too (auto: when the model has them)")  # fmt: skip
+    parser.add_argument("--parsing_maps", choices=["parser", "dataset", "blank"], default="parser",
+                        help="maps for the structured predictions: the model's parser (what a user gets), the "
+                        "dataset's, or blank")  # fmt: skip
+    parser.add_argument("--trust_remote_code", action="store_true", default=None,
+                        help="run a Hub model's own code (local folders always do)")  # fmt: skip
+    parser.add_argument("--on_error", choices=["raise", "skip"], default="raise")
+    parser.set_defaults(func=run_eval)
+
+
+def run_eval(args) -> int:
+    from faceinsight.evaluation.run import main as eval_main
+
+    return eval_main(args)
 
 
 def _add_parse(subparsers):
@@ -98,6 +133,15 @@ def run_build(args) -> int:
     from faceinsight.hub.build import build_from_pretrained, build_tiny
     from faceinsight.hub.export import save_model_folder
 
+    if args.preset == "tiny-llava":
+        from faceinsight.hub.build import build_tiny_llava
+
+        model, processor = build_tiny_llava(seed=args.seed)
+        model.save_pretrained(args.output_dir)
+        processor.save_pretrained(args.output_dir)
+        print(f"wrote {args.output_dir} (LlavaForConditionalGeneration, {sum(p.numel() for p in model.parameters()):,} "
+              "parameters)")
+        return 0
     if args.preset == "tiny":
         model, processor = build_tiny(seed=args.seed)
     else:
@@ -147,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_ask(subparsers)
     _add_parse(subparsers)
     _add_train_parser(subparsers)
+    _add_eval(subparsers)
     subparsers.add_parser("train", help="fine-tune with TRL SFT (flags: faceinsight train --help)", add_help=False)
     args = parser.parse_args(argv)
     try:

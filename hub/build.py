@@ -151,6 +151,28 @@ def build_tiny(seed: int = 0, **config_overrides) -> tuple[FaceInsightForConditi
     return model.eval(), processor
 
 
+def build_tiny_llava(seed: int = 0):
+    """A plain transformers `LlavaForConditionalGeneration` with the tiny preset's tower, LM, tokenizer and chat
+    template: the general-MLLM baseline of the same size (no parsing, no knowledge modules)."""
+    from transformers import LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor, SiglipImageProcessorPil
+
+    reference, processor = build_tiny(seed=seed)
+    vision = reference.config.vision_config
+    config = LlavaConfig(vision_config=vision.to_dict(), text_config=reference.config.text_config.to_dict(),
+                         image_token_id=reference.config.image_token_id, image_seq_length=reference.config.image_seq_length,
+                         vision_feature_layer=-1, vision_feature_select_strategy="full")  # fmt: skip
+    torch.manual_seed(seed)
+    model = LlavaForConditionalGeneration(config)
+    model.generation_config.eos_token_id = processor.tokenizer.eos_token_id
+    model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
+    image_processor = SiglipImageProcessorPil(size={"height": vision.image_size, "width": vision.image_size},
+                                              image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])  # fmt: skip
+    llava_processor = LlavaProcessor(image_processor=image_processor, tokenizer=processor.tokenizer,
+                                     patch_size=vision.patch_size, vision_feature_select_strategy="full",
+                                     chat_template=processor.chat_template)  # fmt: skip
+    return model.eval(), llava_processor
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # Assembly from pretrained components
 # --------------------------------------------------------------------------------------------------------------------
@@ -228,4 +250,4 @@ def build_from_pretrained(
     return model.eval(), processor
 
 
-__all__ = ["build_tiny", "build_from_pretrained", "make_processor"]
+__all__ = ["build_tiny", "build_tiny_llava", "build_from_pretrained", "make_processor"]

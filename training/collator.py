@@ -6,13 +6,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+
+PARSING_MAP_MODES = ("dataset", "parser", "blank")
+
+
+def parsing_maps_for(mode: str, images: list, dataset_maps: list) -> list | None:
+    """The maps handed to the model for `images`.
+
+    dataset: the dataset's maps (where a record has none, the in-model parser fills in); parser: none, so the
+    in-model parser makes every map; blank: all-background maps, the no-parsing ablation (same tokens, no content).
+    """
+    if mode not in PARSING_MAP_MODES:
+        raise ValueError(f"parsing map mode must be one of {PARSING_MAP_MODES}, got {mode!r}")
+    if mode == "parser":
+        return None
+    if mode == "blank":
+        return [np.zeros(np.asarray(image).shape[:2], dtype=np.uint8) for image in images]
+    return list(dataset_maps) if any(m is not None for m in dataset_maps) else None
 
 
 @dataclass
 class FaceInsightCollator:
     processor: object
-    use_parsing_maps: bool = True
+    parsing_maps: str = "dataset"
     max_length: int | None = None
 
     def __call__(self, examples: list[dict]) -> dict:
@@ -30,14 +48,13 @@ class FaceInsightCollator:
             full_texts.append(full)
             example_images = example.get("images") or []
             images.extend(example_images)
-            if self.use_parsing_maps:
-                parsing_map = example.get("parsing_map")
-                maps.extend([parsing_map] + [None] * (len(example_images) - 1) if example_images else [])
+            parsing_map = example.get("parsing_map")
+            maps.extend([parsing_map] + [None] * (len(example_images) - 1) if example_images else [])
         kwargs = {"padding": True, "padding_side": "right", "return_tensors": "pt"}
         if self.max_length:
             kwargs.update(truncation=True, max_length=self.max_length)
-        use_maps = self.use_parsing_maps and any(m is not None for m in maps)
-        batch = processor(images=images or None, text=full_texts, parsing_maps=maps if use_maps else None, **kwargs)
+        used_maps = parsing_maps_for(self.parsing_maps, images, maps) if images else None
+        batch = processor(images=images or None, text=full_texts, parsing_maps=used_maps, **kwargs)
         # prompt lengths need only the tokenizer: the images were processed once, above
         expanded_prompts = processor.expand_placeholders(prompts)
         prompt_lengths = [

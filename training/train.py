@@ -39,7 +39,15 @@ class FaceInsightScriptArguments:
     train_vision_tower: bool = field(default=False, metadata={"help": "also train the image tower (needed when it "
                                      "starts random, as in the tiny preset; the paper keeps a pretrained one frozen)"})
     train_parsing_encoder: bool = field(default=False, metadata={"help": "also train the parsing-map encoder"})
-    use_parsing_maps: bool = field(default=True, metadata={"help": "feed the dataset's parsing maps when it has them"})
+    parsing_maps: str = field(default="dataset", metadata={"help": "dataset (its maps; the in-model parser where it has "
+                              "none), parser (the in-model parser always), blank (all background: the no-parsing "
+                              "ablation)"})  # fmt: skip
+    eval_parsing_maps: str | None = field(default=None, metadata={"help": "maps for the held-out report (default: as "
+                                          "--parsing_maps); 'parser' measures what a user without maps gets"})  # fmt: skip
+    use_correlation_graph: bool = field(default=True, metadata={"help": "false: C_hat = identity (the no-CCM "
+                                        "ablation: no edges between labels in the GCN)"})  # fmt: skip
+    use_logic_rules: bool = field(default=True, metadata={"help": "false: no mined rules and no L_c (the no-LCM "
+                                  "ablation; decisions are thresholds, one value per facet)"})  # fmt: skip
     on_error: str = field(default="raise", metadata={"help": "raise or skip (and count) malformed rows"})
 
 
@@ -98,7 +106,7 @@ def run_training(script_args: FaceInsightScriptArguments, training_args) -> dict
     from faceinsight import FaceInsightForConditionalGeneration
     from faceinsight.hub.export import save_model_folder
     from faceinsight.training.collator import FaceInsightCollator
-    from faceinsight.training.evaluate import evaluate_attributes
+    from faceinsight.evaluation.structured import evaluate_attributes
     from faceinsight.training.instructions import encode_labels, to_conversations
     from faceinsight.training.knowledge import apply_knowledge, derive_knowledge, summary_text
     from faceinsight.training.trainer import FaceInsightSFTTrainer
@@ -122,8 +130,15 @@ def run_training(script_args: FaceInsightScriptArguments, training_args) -> dict
     if script_args.derive_knowledge:
         knowledge = derive_knowledge(train_targets, model.config, tau=script_args.correlation_tau,
                                      omega=script_args.correlation_omega, min_support=script_args.min_rule_support)  # fmt: skip
+        if not script_args.use_correlation_graph:
+            knowledge["correlation_matrix"] = torch.eye(len(model.config.label_names)).tolist()
+        if not script_args.use_logic_rules:
+            knowledge["logic_rules"] = []
         apply_knowledge(model, knowledge)
         print(summary_text(knowledge))
+    if not script_args.use_logic_rules:  # the no-LCM ablation: neither the loss nor rule-based decisions
+        model.config.logic_rules, model.config.logic_loss_weight = [], 0.0
+        model.refresh_config_buffers()
 
     frozen_by_config = {"vision_tower": model.config.freeze_vision_tower,
                         "parsing_encoder": model.config.freeze_parsing_encoder}  # fmt: skip
@@ -154,7 +169,7 @@ def run_training(script_args: FaceInsightScriptArguments, training_args) -> dict
         args=training_args,
         train_dataset=train_dataset,
         processing_class=processor,
-        data_collator=FaceInsightCollator(processor, use_parsing_maps=script_args.use_parsing_maps),
+        data_collator=FaceInsightCollator(processor, parsing_maps=script_args.parsing_maps),
     )
     trainer.train(resume_from_checkpoint=resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir))
 
@@ -179,7 +194,8 @@ def run_training(script_args: FaceInsightScriptArguments, training_args) -> dict
             if "loss" in entry
         ],  # fmt: skip
         "held_out": evaluate_attributes(
-            final, processor, test_records, train_targets, use_parsing_maps=script_args.use_parsing_maps
+            final, processor, test_records, train_targets,
+            parsing_maps=script_args.eval_parsing_maps or script_args.parsing_maps,
         )
         if len(test_records)
         else None,  # fmt: skip
@@ -207,13 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     report = run_training(script_args, training_args)
     if not report:
         return 0
-    held_out = report["held_out"]
-    if held_out:
-        print(f"held-out mean attribute accuracy {held_out['mean_attribute_accuracy']:.3f} "
-              f"(majority baseline {held_out['majority_mean_attribute_accuracy']:.3f}) on {held_out['samples']} faces")  # fmt: skip
-        for facet in ("age", "gender", "race", "expression"):
-            if facet in held_out["per_label_accuracy"]:
-                print(f"  {facet}: {held_out['per_label_accuracy'][facet]:.3f} "
-                      f"(majority {held_out['majority_per_label_accuracy'][facet]:.3f})")  # fmt: skip
+    if report["held_out"]:
+        from faceinsight.evaluation.report import task_table
+
+        model_scores, majority = report["held_out"]["structured"], report["held_out"]["majority_baseline"]
+        print(f"held-out faces: {model_scores['faces']}")
+        print(task_table({"this model": model_scores, "majority baseline": majority}))
     print(f"wrote {training_args.output_dir} (training_report.json)")
     return 0

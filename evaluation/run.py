@@ -1,0 +1,167 @@
+"""`faceinsight eval`: accuracy on the paper's three tasks for FaceInsight or any `image-text-to-text` model.
+
+Every model is asked closed questions through `pipeline("image-text-to-text")` and scored from its parsed answers;
+a FaceInsight model is also scored from its structured predictions (with and without the logic module). Rules for
+the logic-violation rate come from the evaluated split's own ground truth (rules that hold there without exception,
+plus one value per categorical facet), so every model is held to the same rules. Writes `eval_report.json`,
+`answers.jsonl` and pictures to the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from faceinsight.evaluation.report import plot_attribute_accuracy, plot_confusion_matrix, plot_variants, task_table
+
+
+def load_split(dataset: str, split: str = "test", dataset_dir: str | None = None, limit: int | None = None,
+               num_faces: int = 1000, seed: int = 0, image_size: int = 64, on_error: str = "raise"):  # fmt: skip
+    """(records of `split`, training records or None): the latter give the majority baseline."""
+    from faceinsight.training import face_datasets
+
+    if dataset == "synthetic":
+        count = min(num_faces, limit) if limit else num_faces
+        records, _ = face_datasets.synthetic_faces(count, seed, image_size, split)
+        train, _ = face_datasets.synthetic_faces(min(2000, max(count, 200)), seed, image_size, "train")
+        return records, train
+    if dataset in face_datasets.READERS:
+        if not dataset_dir:
+            raise ValueError(f"--dataset {dataset} needs --dataset_dir (the dataset's root folder)")
+        everything, _ = face_datasets.READERS[dataset](dataset_dir, on_error=on_error)
+    elif Path(dataset).is_dir():
+        import datasets
+
+        everything, _ = face_datasets.from_hf_dataset(datasets.load_from_disk(dataset), on_error=on_error)
+    else:
+        raise ValueError(f"unknown dataset {dataset!r}; choose synthetic, {', '.join(face_datasets.READERS)} or a "
+                         "folder saved with datasets' save_to_disk")  # fmt: skip
+    records = everything.filter(lambda s: s == split, input_columns="split")
+    if len(records) == 0:
+        splits = sorted(set(everything["split"]))
+        raise ValueError(f"--split {split}: {dataset} has no such rows (its splits: {', '.join(splits)})")
+    if limit:
+        records = records.select(range(min(limit, len(records))))
+    train = everything.filter(lambda s: s == "train", input_columns="split")
+    return records, (train if len(train) else None)
+
+
+def load_model(model_name_or_path: str, trust_remote_code: bool | None = None):
+    """(model, processor) through the Auto classes, safetensors only. Local folders run their own remote code;
+    a Hub id needs `trust_remote_code=True` said explicitly."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    if trust_remote_code is None:
+        trust_remote_code = Path(model_name_or_path).is_dir()
+    model = AutoModelForImageTextToText.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code,
+                                                        use_safetensors=True)  # fmt: skip
+    processor = AutoProcessor.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
+    return model.eval(), processor
+
+
+def image_size_of(processor) -> int:
+    size = getattr(processor.image_processor, "size", 64)
+    if isinstance(size, int):
+        return size
+    for key in ("height", "shortest_edge", "longest_edge"):
+        value = size.get(key) if hasattr(size, "get") else getattr(size, key, None)
+        if value:
+            return int(value)
+    return 64
+
+
+def default_schema():
+    from faceinsight.modeling.configuration_faceinsight import FaceInsightConfig
+
+    return FaceInsightConfig()
+
+
+def evaluate(model, processor, records, train_records=None, output_dir: str | Path = "eval", name: str = "model",
+             attribute_questions: int | None = None, batch_size: int = 16, max_new_tokens: int = 16,
+             generated: bool = True, structured: bool | None = None, parsing_maps: str = "parser") -> dict:  # fmt: skip
+    """Score one loaded model on `records`; write the report and pictures into `output_dir`; return the report."""
+    import numpy as np
+    from transformers import pipeline
+
+    from faceinsight.evaluation.generated import generated_predictions
+    from faceinsight.evaluation.structured import (
+        majority_predictions,
+        score_predictions,
+        structured_predictions,
+        targets_of,
+        without_logic,
+    )
+    from faceinsight.training.knowledge import derive_knowledge
+
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    has_structured = hasattr(model, "predict_attributes")
+    structured = has_structured if structured is None else structured
+    if structured and not has_structured:
+        raise ValueError(f"{name}: structured predictions need a FaceInsight model; this is {type(model).__name__}")
+    schema = model.config if has_structured else default_schema()
+    targets = targets_of(records, schema)
+    rules = derive_knowledge(targets.tolist(), schema, min_support=20)["logic_rules"]
+    report = {"model": name, "model_class": type(model).__name__, "faces": len(records), "rules": rules,
+              "scores": {}}  # fmt: skip
+
+    if generated:
+        pipe = pipeline("image-text-to-text", model=model, processor=processor)
+        predictions, asked, transcript = generated_predictions(pipe, records, schema, attribute_questions,
+                                                               batch_size, max_new_tokens)  # fmt: skip
+        asked_targets = np.where(asked, targets, -100)
+        report["scores"]["generated"] = score_predictions(predictions, asked_targets, schema, rules)
+        report["unreadable_answers"] = sum(entry["read_as"] is None for entry in transcript)
+        report["questions"] = len(transcript)
+        with open(output_dir / "answers.jsonl", "w") as handle:
+            for entry in transcript:
+                handle.write(json.dumps(entry) + "\n")
+    if structured:
+        decisions, probabilities = structured_predictions(model, processor, records, parsing_maps=parsing_maps)
+        report["scores"]["structured"] = score_predictions(decisions, targets, schema, rules)
+        report["scores"]["structured_without_logic"] = score_predictions(
+            without_logic(probabilities, schema), targets, schema, rules
+        )
+        report["structured_parsing_maps"] = parsing_maps
+    if train_records is not None:
+        majority = majority_predictions(targets_of(train_records, schema).tolist(), schema)
+        report["scores"]["majority_baseline"] = score_predictions(
+            np.broadcast_to(majority, targets.shape), targets, schema, rules
+        )
+    report["pictures"] = write_pictures(report["scores"], output_dir, name)
+    (output_dir / "eval_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def write_pictures(scores: dict, output_dir: Path, name: str) -> list[str]:
+    pictures = []
+    for source, score in scores.items():
+        if source == "majority_baseline":
+            continue
+        for facet in ("expression", "age", "gender", "race"):
+            if facet in score["tasks"]:
+                path = output_dir / f"confusion_{facet}_{source}.png"
+                pictures.append(plot_confusion_matrix(score["tasks"][facet], f"{name}: {facet} ({source})", path).name)
+    if any("attributes" in s["tasks"] for s in scores.values()):
+        pictures.append(plot_attribute_accuracy(scores, output_dir / "attribute_accuracy.png", name).name)
+    pictures.append(plot_variants(scores, output_dir / "tasks.png", f"{name}: accuracy with 95% intervals").name)
+    return pictures
+
+
+def main(args) -> int:
+    model, processor = load_model(args.model, args.trust_remote_code)
+    records, train = load_split(args.dataset, args.split, args.dataset_dir, args.limit, args.num_faces, args.seed,
+                                image_size_of(processor), args.on_error)  # fmt: skip
+    output_dir = args.output_dir or f"eval_{Path(args.model.rstrip('/')).name}_{Path(args.dataset).name}"
+    structured = {"auto": None, "yes": True, "no": False}[args.structured]
+    report = evaluate(model, processor, records, train, output_dir, Path(args.model.rstrip("/")).name,
+                      attribute_questions=args.attribute_questions, batch_size=args.batch_size,
+                      max_new_tokens=args.max_new_tokens, generated=not args.no_generated, structured=structured,
+                      parsing_maps=args.parsing_maps)  # fmt: skip
+    print(f"{report['model']} ({report['model_class']}) on {report['faces']} {args.dataset} {args.split} faces; "
+          f"{len(report['rules'])} rules from the split's ground truth")  # fmt: skip
+    if "questions" in report:
+        print(f"{report['questions']} questions, {report['unreadable_answers']} answers unreadable (counted wrong)")
+    print(task_table(report["scores"]))
+    print(f"wrote {output_dir}/eval_report.json and {len(report['pictures'])} pictures")
+    return 0
