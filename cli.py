@@ -61,6 +61,24 @@ def _add_eval(subparsers):
     parser.set_defaults(func=run_eval)
 
 
+def _add_push(subparsers):
+    parser = subparsers.add_parser("push", help="publish a model or LoRA adapter folder to the Hugging Face Hub")
+    parser.add_argument("model_dir", help="a folder from faceinsight build/train/demo (or an adapter folder)")
+    parser.add_argument("--repo-id", required=True, help="ORG/NAME on the Hub")
+    parser.add_argument("--private", action="store_true", help="create the repository private")
+    parser.add_argument("--revision", help="a branch to push to (created if needed)")
+    parser.add_argument("--token", help="a Hub token (default: HF_TOKEN or the stored login)")
+    parser.add_argument("--commit-message")
+    parser.add_argument("--dry-run", action="store_true", help="validate only, without network; upload nothing")
+    parser.set_defaults(func=run_push)
+
+
+def run_push(args) -> int:
+    from faceinsight.hub.push import main as push_main
+
+    return push_main(args)
+
+
 def run_eval(args) -> int:
     from faceinsight.evaluation.run import main as eval_main
 
@@ -192,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_parse(subparsers)
     _add_train_parser(subparsers)
     _add_eval(subparsers)
+    _add_push(subparsers)
     subparsers.add_parser("train", help="fine-tune with TRL SFT (flags: faceinsight train --help)", add_help=False)
     args = parser.parse_args(argv)
     try:

@@ -7,8 +7,6 @@ import json
 import shutil
 from pathlib import Path
 
-from faceinsight.modeling import configuration_faceinsight
-
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 REMOTE_CODE_FILES = {
     "configuration_faceinsight.py": PACKAGE_ROOT / "modeling" / "configuration_faceinsight.py",
@@ -69,15 +67,6 @@ def save_model_folder(model, processor, output_dir: str | Path, model_card: str 
 
 
 def default_model_card(config) -> str:
-    template = (PACKAGE_ROOT / "model_card.md").read_text()
-    facets = ", ".join(f"{facet} ({len(values)} values)" for facet, values in config.categorical_facets.items())
-    return template.format(
-        vision_model_type=config.vision_config.model_type,
-        text_model_type=config.text_config.model_type,
-        num_binary_attributes=len(config.binary_attributes),
-        categorical_facets=facets or "none",
-        num_logic_rules=len(config.logic_rules),
-        image_seq_length=config.image_seq_length,
-        parsing_seq_length=config.parsing_seq_length,
-        num_parsing_labels=len(configuration_faceinsight.CELEBAMASK_HQ_LABELS),
-    )
+    from faceinsight.hub.model_card import render_model_card
+
+    return render_model_card(config)

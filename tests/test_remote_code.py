@@ -1,11 +1,9 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 from faceinsight.hub.export import CONFIG_AUTO_MAP, REMOTE_CODE_FILES
-
-CHECK = Path(__file__).with_name("remote_code_check.py")
+from faceinsight.hub.validate import LOAD_CHECK as CHECK
 
 
 def test_folder_is_hub_ready(tiny_folder):

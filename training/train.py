@@ -104,9 +104,9 @@ def run_training(script_args: FaceInsightScriptArguments, training_args) -> dict
     from transformers import AutoProcessor
 
     from faceinsight import FaceInsightForConditionalGeneration
+    from faceinsight.evaluation.structured import evaluate_attributes
     from faceinsight.hub.export import save_model_folder
     from faceinsight.training.collator import FaceInsightCollator
-    from faceinsight.evaluation.structured import evaluate_attributes
     from faceinsight.training.instructions import encode_labels, to_conversations
     from faceinsight.training.knowledge import apply_knowledge, derive_knowledge, summary_text
     from faceinsight.training.trainer import FaceInsightSFTTrainer

@@ -1,0 +1,121 @@
+"""Model cards: Hub metadata (library, pipeline tag, licence, base models, datasets, `model-index` from evaluation
+reports) and a body with the model's parts, intended use, measured results, training and limitations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = PACKAGE_ROOT / "model_card.md"
+TASK_NAMES = {"attributes": "facial attributes (mean accuracy)", "age": "age", "gender": "gender", "race": "race",
+              "expression": "facial expression"}  # fmt: skip
+SOURCE_NAMES = {"structured": "structured predictions", "structured_without_logic": "structured, without logic",
+                "generated": "generated answers", "majority_baseline": "majority-class baseline"}  # fmt: skip
+
+
+def _value(task: dict) -> float:
+    return task["mean_accuracy"] if "mean_accuracy" in task else task["accuracy"]
+
+
+def eval_results(evaluations: list[dict]) -> list[EvalResult]:
+    """`model-index` entries: per evaluation, the model's headline source (structured if present), one metric per
+    task. Each evaluation is {"dataset_name", "dataset_type", "split", "scores": {source: score report}}."""
+    results = []
+    for evaluation in evaluations:
+        scores = evaluation["scores"]
+        source = "structured" if "structured" in scores else "generated"
+        for task, entry in scores[source]["tasks"].items():
+            results.append(EvalResult(
+                task_type="image-text-to-text", task_name=f"face perception: {TASK_NAMES.get(task, task)}",
+                dataset_type=evaluation["dataset_type"], dataset_name=evaluation["dataset_name"],
+                dataset_split=evaluation.get("split", "test"), metric_type="accuracy",
+                metric_name=f"{task} accuracy ({SOURCE_NAMES[source]})", metric_value=round(_value(entry), 4),
+            ))  # fmt: skip
+    return results
+
+
+def results_markdown(evaluations: list[dict]) -> str:
+    if not evaluations:
+        return ("No evaluation has been recorded for this folder. A folder written by `faceinsight build` holds "
+                "untrained projectors and knowledge modules (with `--preset tiny`, random weights everywhere): its "
+                "answers are noise. Measure it with `faceinsight eval`.")  # fmt: skip
+    parts = []
+    for evaluation in evaluations:
+        scores = evaluation["scores"]
+        tasks = [t for t in TASK_NAMES if any(t in s["tasks"] for s in scores.values())]
+        lines = [f"**{evaluation['dataset_name']}** ({evaluation.get('split', 'test')} split, "
+                 f"{next(iter(scores.values()))['faces']} faces){': ' + evaluation['note'] if evaluation.get('note') else ''}",
+                 "", "| | " + " | ".join(tasks) + " | logic violations |", "|---" * (len(tasks) + 2) + "|"]  # fmt: skip
+        for source, score in scores.items():
+            cells = []
+            for task in tasks:
+                entry = score["tasks"].get(task)
+                cells.append("-" if entry is None else
+                             f"{_value(entry):.3f} [{entry['ci95'][0]:.3f}, {entry['ci95'][1]:.3f}]")  # fmt: skip
+            name = evaluation.get("labels", {}).get(source, SOURCE_NAMES.get(source, source))
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {score['logic_violation_rate']:.3f} |")
+        parts.append("\n".join(lines))
+    parts.append("Accuracy with 95% intervals (Wilson for one facet; face-level bootstrap for the mean over "
+                 "attributes). Logic violations: share of faces whose predictions break a rule that holds in the "
+                 "split's ground truth.")  # fmt: skip
+    return "\n\n".join(parts)
+
+
+def render_model_card(config, repo_id: str = "MODEL_DIR_OR_ID", evaluations: list[dict] | None = None,
+                      base_models: list[str] | None = None, datasets: list[str] | None = None,
+                      training: str | None = None, license: str = "apache-2.0",
+                      model_name: str = "FaceInsight") -> str:  # fmt: skip
+    """The full README.md (YAML metadata + body) for a FaceInsight folder."""
+    evaluations = evaluations or []
+    data = ModelCardData(
+        library_name="transformers", pipeline_tag="image-text-to-text", license=license, model_name=model_name,
+        base_model=base_models or None, datasets=datasets or None,
+        tags=["faceinsight", "face-perception", "facial-attributes", "facial-expression", "custom_code"],
+        eval_results=eval_results(evaluations) or None,
+    )  # fmt: skip
+    facets = ", ".join(f"{facet} ({len(values)} values)" for facet, values in config.categorical_facets.items())
+    body = TEMPLATE.read_text().format(
+        model_name=model_name,
+        repo_id=repo_id,
+        vision_model_type=config.vision_config.model_type,
+        text_model_type=config.text_config.model_type,
+        image_seq_length=config.image_seq_length,
+        parsing_description=(
+            f"a SegFormer face parser ({config.parser_config.num_labels} CelebAMask-HQ classes) inside the model "
+            "produces a label map when the caller passes none (maps passed in take precedence); the map is rendered "
+            f"with a fixed palette, encoded by its own ViT and pooled to {config.parsing_seq_length} tokens."
+        ),
+        num_binary_attributes=len(config.binary_attributes),
+        categorical_facets=facets or "no categorical facets",
+        num_logic_rules=len(config.logic_rules),
+        base_models_line=f"- Built from: {', '.join(base_models)}.\n" if base_models else "",
+        results=results_markdown(evaluations),
+        training=training or "Not trained by `faceinsight train` (or no training report was given).",
+    )
+    card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
+    return str(card)
+
+
+def card_problems(readme: str | Path) -> list[str]:
+    """What keeps a README.md from being a filled model card (empty list: none)."""
+    path = Path(readme)
+    if not path.is_file():
+        return [f"{path.name} is missing (the model card)"]
+    try:
+        card = ModelCard.load(path)
+    except Exception as error:  # noqa: BLE001 - any parse failure is the finding
+        return [f"{path.name}: metadata does not parse ({error})"]
+    problems = []
+    for key in ("library_name", "pipeline_tag", "license"):
+        if not getattr(card.data, key, None):
+            problems.append(f"{path.name}: metadata has no {key}")
+    text = card.text
+    for marker in ("{model_name}", "{results}", "{training}", "{repo_id}", "TODO", "[More Information Needed]"):
+        if marker in text:
+            problems.append(f"{path.name}: unfilled placeholder {marker!r}")
+    for heading in ("## Intended use", "## Results", "## Limitations"):
+        if heading not in text:
+            problems.append(f"{path.name}: no '{heading[3:]}' section")
+    return problems

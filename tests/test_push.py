@@ -1,0 +1,124 @@
+"""Publishing: the dry run's checks, and the upload through huggingface_hub's real calls against a fake Hub that
+answers at the HTTP boundary (httpx transport), recording what a real Hub would receive."""
+
+import base64
+import json
+import shutil
+
+import httpx2
+import huggingface_hub
+import pytest
+import yaml
+
+from faceinsight.cli import main
+from faceinsight.hub.model_card import card_problems
+
+
+class FakeHub:
+    """The few Hub endpoints `create_repo`, `create_branch` and `upload_folder` use (small files uploaded inline)."""
+
+    def __init__(self):
+        self.requests, self.committed, self.branches, self.repos = [], {}, [], []
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        path = request.url.path
+        self.requests.append((request.method, path, request.headers.get("authorization")))
+        if path == "/api/validate-yaml":
+            content = json.loads(request.content)["content"]
+            metadata = yaml.safe_load(content.split("---")[1])
+            missing = [key for key in ("library_name", "license") if key not in metadata]
+            if missing:
+                return httpx2.Response(400, json={"errors": [{"message": f"missing {k}"} for k in missing]})
+            return httpx2.Response(200, json={"warnings": []})
+        if path == "/api/repos/create":
+            body = json.loads(request.content)
+            self.repos.append(body)
+            return httpx2.Response(200, json={"url": f"https://huggingface.co/{body['organization']}/{body['name']}"})
+        if "/branch/" in path:
+            self.branches.append(path.rsplit("/", 1)[1])
+            return httpx2.Response(200, json={})
+        if "/preupload/" in path:
+            files = json.loads(request.content)["files"]
+            return httpx2.Response(200, json={"files": [{"path": f["path"], "uploadMode": "regular",
+                                                         "shouldIgnore": False} for f in files]})  # fmt: skip
+        if "/commit/" in path:
+            for line in request.content.decode().splitlines():
+                entry = json.loads(line)
+                if entry["key"] == "file":
+                    self.committed[entry["value"]["path"]] = base64.b64decode(entry["value"]["content"])
+            self.revision = path.rsplit("/", 1)[1]
+            return httpx2.Response(200, json={"commitUrl": "https://huggingface.co/org/fi/commit/0123abcd",
+                                              "commitOid": "0123abcd" * 5, "success": True})  # fmt: skip
+        return httpx2.Response(404, json={"error": f"the fake Hub does not know {request.method} {path}"})
+
+
+@pytest.fixture
+def fake_hub():
+    hub = FakeHub()
+    huggingface_hub.set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(hub)))
+    yield hub
+    huggingface_hub.set_client_factory(huggingface_hub.utils._http.default_client_factory)
+
+
+def test_push_uploads_the_folder_in_one_commit(tiny_folder, tmp_path, fake_hub, capsys):
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_folder, folder)
+    (folder / "checkpoint-5").mkdir()
+    (folder / "checkpoint-5" / "optimizer.safetensors").write_bytes(b"x")  # training leftovers are not uploaded
+    assert main(["push", str(folder), "--repo-id", "org/fi", "--token", "hf_test", "--private",
+                 "--revision", "v1"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "pushed" in out and "0123abcd" in out
+    assert fake_hub.repos == [{"name": "fi", "organization": "org", "visibility": "private", "type": "model"}]
+    assert fake_hub.branches == ["v1"] and fake_hub.revision == "v1"
+    expected = {p.name for p in folder.iterdir() if p.is_file()}
+    assert set(fake_hub.committed) == expected
+    assert fake_hub.committed["config.json"] == (folder / "config.json").read_bytes()
+    assert fake_hub.committed["model.safetensors"] == (folder / "model.safetensors").read_bytes()
+    writes = [(method, path, auth) for method, path, auth in fake_hub.requests if method == "POST"]
+    assert [path for _, path, _ in writes] == ["/api/repos/create", "/api/models/org/fi/branch/v1", "/api/validate-yaml",
+                                               "/api/models/org/fi/preupload/v1", "/api/models/org/fi/commit/v1"]
+    assert all(auth == "Bearer hf_test" for _, _, auth in writes)
+
+
+def test_push_refuses_pickles_before_any_request(tiny_folder, tmp_path, fake_hub, capsys):
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_folder, folder)
+    (folder / "pytorch_model.bin").write_bytes(b"pickle")
+    assert main(["push", str(folder), "--repo-id", "org/fi", "--token", "hf_test"]) == 2
+    assert "pytorch_model.bin: pickled weights" in capsys.readouterr().err
+    assert fake_hub.requests == []
+
+
+def test_dry_run_passes_on_a_good_folder_and_names_each_problem(tiny_folder, tmp_path, capsys):
+    assert main(["push", str(tiny_folder), "--repo-id", "org/fi", "--dry-run"]) == 0
+    assert "is ready for org/fi" in capsys.readouterr().out
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_folder, broken)
+    (broken / "modeling_faceinsight.py").unlink()
+    (broken / "knowledge_faceinsight.py").unlink()
+    (broken / "pytorch_model.bin").write_bytes(b"pickle")
+    assert main(["push", str(broken), "--repo-id", "org/fi", "--dry-run"]) == 1
+    out = capsys.readouterr().out
+    assert "modeling_faceinsight.py is missing" in out and "knowledge_faceinsight.py is missing" in out
+    assert "pytorch_model.bin: pickled weights" in out
+
+
+def test_dry_run_fails_when_the_folder_does_not_load(tiny_folder, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_folder, broken)
+    config = json.loads((broken / "config.json").read_text())
+    config["auto_map"].pop("AutoModel")
+    (broken / "config.json").write_text(json.dumps(config))
+    assert main(["push", str(broken), "--repo-id", "org/fi", "--dry-run"]) == 1
+    assert "does not load in a fresh process" in capsys.readouterr().out
+
+
+def test_card_problems_name_unfilled_cards(tmp_path):
+    card = tmp_path / "README.md"
+    card.write_text("---\nlicense: mit\n---\n# {model_name}\n## Results\nTODO\n")
+    problems = card_problems(card)
+    assert any("library_name" in p for p in problems) and any("{model_name}" in p for p in problems)
+    assert any("'Intended use'" in p for p in problems) and any("TODO" in p for p in problems)
+    assert card_problems(tmp_path / "absent.md") == ["absent.md is missing (the model card)"]
