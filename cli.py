@@ -73,6 +73,21 @@ def _add_push(subparsers):
     parser.set_defaults(func=run_push)
 
 
+def _add_merge(subparsers):
+    parser = subparsers.add_parser("merge", help="merge a LoRA adapter folder into a full Hub-ready folder")
+    parser.add_argument("adapter_dir", help="an adapter folder (faceinsight train --save_adapter true)")
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--base", help="the base model (default: the one the adapter names)")
+    parser.set_defaults(func=run_merge)
+
+
+def run_merge(args) -> int:
+    from faceinsight.hub.adapters import merge_adapter
+
+    print(f"wrote {merge_adapter(args.adapter_dir, args.output_dir, args.base)} (adapter merged into its base)")
+    return 0
+
+
 def run_push(args) -> int:
     from faceinsight.hub.push import main as push_main
 
@@ -211,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_train_parser(subparsers)
     _add_eval(subparsers)
     _add_push(subparsers)
+    _add_merge(subparsers)
     subparsers.add_parser("train", help="fine-tune with TRL SFT (flags: faceinsight train --help)", add_help=False)
     args = parser.parse_args(argv)
     try:

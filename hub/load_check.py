@@ -76,6 +76,11 @@ def check_adapter_folder(folder: str, face: Image.Image) -> dict:
 
     config = PeftConfig.from_pretrained(folder)
     base = AutoModel.from_pretrained(config.base_model_name_or_path, trust_remote_code=True, use_safetensors=True)
+    knowledge = Path(folder) / "faceinsight_knowledge.json"
+    if knowledge.is_file():  # the adapter's C_hat and rules replace the base's (they live in the config)
+        for name, value in json.loads(knowledge.read_text()).items():
+            setattr(base.config, name, value)
+        base.refresh_config_buffers()
     model = PeftModel.from_pretrained(base, folder)
     processor = AutoProcessor.from_pretrained(config.base_model_name_or_path, trust_remote_code=True)
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Is this person smiling?"}]}]
@@ -85,7 +90,7 @@ def check_adapter_folder(folder: str, face: Image.Image) -> dict:
         generated = model.generate(**inputs, **GREEDY)
     lora_modules = sum(1 for name, _ in model.named_modules() if name.endswith("lora_A"))
     return {"adapter_base": config.base_model_name_or_path, "AutoModel": type(base).__name__,
-            "lora_modules": lora_modules, "generate_new_tokens": generated.shape[1] - inputs["input_ids"].shape[1]}  # fmt: skip
+            "lora_modules": lora_modules, "knowledge_applied": knowledge.is_file(), "generate_new_tokens": generated.shape[1] - inputs["input_ids"].shape[1]}  # fmt: skip
 
 
 def main(argv: list[str]) -> int:

@@ -65,12 +65,18 @@ def results_markdown(evaluations: list[dict]) -> str:
 
 def render_model_card(config, repo_id: str = "MODEL_DIR_OR_ID", evaluations: list[dict] | None = None,
                       base_models: list[str] | None = None, datasets: list[str] | None = None,
-                      training: str | None = None, license: str = "apache-2.0",
-                      model_name: str = "FaceInsight") -> str:  # fmt: skip
-    """The full README.md (YAML metadata + body) for a FaceInsight folder."""
+                      training: str | None = None, license: str = "apache-2.0", model_name: str = "FaceInsight",
+                      library_name: str = "transformers", adapter_of: str | None = None) -> str:  # fmt: skip
+    """The full README.md (YAML metadata + body) for a FaceInsight folder (or, with `adapter_of`, a LoRA adapter
+    folder whose base is that model)."""
     evaluations = evaluations or []
+    if adapter_of:
+        training = (f"A LoRA adapter (PEFT) for `{adapter_of}`; load it with `peft.PeftModel.from_pretrained(base, "
+                    "adapter)` or merge it with `faceinsight merge`. If the folder holds `faceinsight_knowledge.json`, "
+                    "its C_hat and rules replace the base's (`faceinsight.hub.adapters.load_adapter` does this). "
+                    + (training or ""))  # fmt: skip
     data = ModelCardData(
-        library_name="transformers", pipeline_tag="image-text-to-text", license=license, model_name=model_name,
+        library_name=library_name, pipeline_tag="image-text-to-text", license=license, model_name=model_name,
         base_model=base_models or None, datasets=datasets or None,
         tags=["faceinsight", "face-perception", "facial-attributes", "facial-expression", "custom_code"],
         eval_results=eval_results(evaluations) or None,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from faceinsight.hub.validate import file_problems, validate_folder
 
-IGNORED = ["checkpoint-*/**", "runs/**", ".git/**", "**/__pycache__/**", "*.lock", ".cache/**"]
+IGNORED = ["checkpoint-*/**", "adapter/**", "runs/**", ".git/**", "**/__pycache__/**", "*.lock", ".cache/**"]
 
 
 def push_folder(folder: str | Path, repo_id: str, private: bool = False, revision: str | None = None,

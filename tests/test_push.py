@@ -122,3 +122,33 @@ def test_card_problems_name_unfilled_cards(tmp_path):
     assert any("library_name" in p for p in problems) and any("{model_name}" in p for p in problems)
     assert any("'Intended use'" in p for p in problems) and any("TODO" in p for p in problems)
     assert card_problems(tmp_path / "absent.md") == ["absent.md is missing (the model card)"]
+
+
+def test_lora_adapter_publishes_alone_and_merges_back(tiny_folder, tmp_path):
+    """stage 2 with --save_adapter: the adapter folder loads on its base in a fresh process (PEFT, no faceinsight),
+    passes the dry run, and merging it gives the same weights as the run's own merged folder."""
+    from safetensors.torch import load_file
+
+    out = tmp_path / "run"
+    assert main(["train", "--model_name_or_path", str(tiny_folder), "--output_dir", str(out), "--max_steps", "3",
+                 "--num_train_faces", "32", "--num_eval_faces", "0", "--per_device_train_batch_size", "4",
+                 "--learning_rate", "1e-2", "--save_adapter", "true", "--save_strategy", "no"]) == 0  # fmt: skip
+    adapter = out / "adapter"
+    names = {p.name for p in adapter.iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors", "README.md", "faceinsight_knowledge.json"} <= names
+    assert json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tiny_folder)
+    assert main(["push", str(adapter), "--repo-id", "org/fi-lora", "--dry-run"]) == 0
+
+    from faceinsight.hub.validate import run_load_check
+
+    report = run_load_check(adapter)
+    assert report["lora_modules"] > 0 and report["knowledge_applied"] and report["faceinsight_imported"] == []
+
+    merged = tmp_path / "merged"
+    assert main(["merge", str(adapter), "--output_dir", str(merged)]) == 0
+    ours, theirs = load_file(merged / "model.safetensors"), load_file(out / "model.safetensors")
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        assert (ours[key] - theirs[key]).abs().max() < 1e-5, key
+    assert json.loads((merged / "config.json").read_text())["logic_rules"] == \
+        json.loads((out / "config.json").read_text())["logic_rules"]  # fmt: skip

@@ -48,6 +48,10 @@ class FaceInsightScriptArguments:
                                         "ablation: no edges between labels in the GCN)"})  # fmt: skip
     use_logic_rules: bool = field(default=True, metadata={"help": "false: no mined rules and no L_c (the no-LCM "
                                   "ablation; decisions are thresholds, one value per facet)"})  # fmt: skip
+    save_adapter: bool = field(default=False, metadata={"help": "stage2: also write the LoRA adapter (with the modules "
+                               "trained in full) to OUTPUT_DIR/adapter, pointing at --adapter_base"})  # fmt: skip
+    adapter_base: str | None = field(default=None, metadata={"help": "the base the adapter names (a Hub id once the "
+                                     "base is published; default: --model_name_or_path)"})  # fmt: skip
     on_error: str = field(default="raise", metadata={"help": "raise or skip (and count) malformed rows"})
 
 
@@ -113,6 +117,8 @@ def run_training(script_args: FaceInsightScriptArguments, training_args) -> dict
 
     if script_args.recipe not in ("stage1", "stage2"):
         raise ValueError(f"--recipe must be stage1 or stage2, got {script_args.recipe!r}")
+    if script_args.save_adapter and script_args.recipe != "stage2":
+        raise ValueError("--save_adapter needs --recipe stage2 (stage 1 trains no LoRA adapter)")
     from transformers import set_seed
 
     set_seed(training_args.seed)  # LoRA's initialisation comes before the Trainer seeds anything
@@ -176,6 +182,13 @@ def run_training(script_args: FaceInsightScriptArguments, training_args) -> dict
     if not trainer.is_world_process_zero():  # under accelerate/torchrun only the main process writes the folder
         return {}
     final = trainer.model
+    if script_args.save_adapter:
+        from faceinsight.hub.adapters import save_adapter
+
+        base_config = FaceInsightForConditionalGeneration.config_class.from_pretrained(script_args.model_name_or_path)
+        base = script_args.adapter_base or script_args.model_name_or_path
+        save_adapter(final, output_dir / "adapter", str(Path(base).resolve()) if Path(base).is_dir() else base,
+                     base_config)  # fmt: skip
     if hasattr(final, "merge_and_unload"):
         final = final.merge_and_unload()
     for name, frozen in frozen_by_config.items():  # training a tower was this run's choice, not the model's default
