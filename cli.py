@@ -73,6 +73,25 @@ def _add_push(subparsers):
     parser.set_defaults(func=run_push)
 
 
+def _add_demo(subparsers):
+    from faceinsight.demo import DemoSettings
+
+    parser = subparsers.add_parser("demo", help="the whole pipeline on synthetic faces, offline, CPU (~10 min)")
+    parser.add_argument("--output_dir", help=f"default: {DemoSettings.output_dir}")
+    for name in ("train_faces", "eval_faces", "parser_faces", "parser_steps", "steps", "batch_size", "answer_faces",
+                 "seed"):  # fmt: skip
+        parser.add_argument(f"--{name}", type=int, help=f"default: {getattr(DemoSettings, name)}")
+    parser.add_argument("--learning_rate", type=float, help=f"default: {DemoSettings.learning_rate}")
+    parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run of the same code (tiny sizes)")
+    parser.set_defaults(func=run_demo)
+
+
+def run_demo(args) -> int:
+    from faceinsight.demo import main as demo_main
+
+    return demo_main(args)
+
+
 def _add_merge(subparsers):
     parser = subparsers.add_parser("merge", help="merge a LoRA adapter folder into a full Hub-ready folder")
     parser.add_argument("adapter_dir", help="an adapter folder (faceinsight train --save_adapter true)")
@@ -227,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_eval(subparsers)
     _add_push(subparsers)
     _add_merge(subparsers)
+    _add_demo(subparsers)
     subparsers.add_parser("train", help="fine-tune with TRL SFT (flags: faceinsight train --help)", add_help=False)
     args = parser.parse_args(argv)
     try:

@@ -20,18 +20,19 @@ def _value(task: dict) -> float:
 
 
 def eval_results(evaluations: list[dict]) -> list[EvalResult]:
-    """`model-index` entries: per evaluation, the model's headline source (structured if present), one metric per
-    task. Each evaluation is {"dataset_name", "dataset_type", "split", "scores": {source: score report}}."""
+    """`model-index` entries: per evaluation, the model's headline row (`headline`, else structured if present, else
+    generated), one metric per task. Each evaluation is {"dataset_name", "dataset_type", "split", "scores": {row name:
+    score report}, optional "headline", "labels" (row name -> shown name), "note"}."""
     results = []
     for evaluation in evaluations:
         scores = evaluation["scores"]
-        source = "structured" if "structured" in scores else "generated"
+        source = evaluation.get("headline") or ("structured" if "structured" in scores else "generated")
         for task, entry in scores[source]["tasks"].items():
             results.append(EvalResult(
                 task_type="image-text-to-text", task_name=f"face perception: {TASK_NAMES.get(task, task)}",
                 dataset_type=evaluation["dataset_type"], dataset_name=evaluation["dataset_name"],
                 dataset_split=evaluation.get("split", "test"), metric_type="accuracy",
-                metric_name=f"{task} accuracy ({SOURCE_NAMES[source]})", metric_value=round(_value(entry), 4),
+                metric_name=f"{task} accuracy ({SOURCE_NAMES.get(source, source)})", metric_value=round(_value(entry), 4),
             ))  # fmt: skip
     return results
 

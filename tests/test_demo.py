@@ -1,0 +1,53 @@
+"""`faceinsight demo` end to end at reduced sizes (--quick runs the same code with tiny counts and steps), and the
+dry-run publication check on the folder it writes."""
+
+import json
+
+import pytest
+from huggingface_hub import ModelCard
+from PIL import Image
+
+from faceinsight.cli import main
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--quick", "--output_dir", str(out), "--eval_faces", "30"]) == 0
+    return out
+
+
+def test_demo_reports_every_variant_with_intervals(demo, capsys):
+    report = json.loads((demo / "demo_report.json").read_text())
+    assert set(report["scores"]) == {"full", "no parsing map", "no CCM", "no LCM", "full, exact maps",
+                                     "majority baseline"}  # fmt: skip
+    for name, score in report["scores"].items():
+        assert score["faces"] == 30, name
+        for task in ("attributes", "age", "gender", "race", "expression"):
+            entry = score["tasks"][task]
+            value = entry.get("mean_accuracy", entry.get("accuracy"))
+            low, high = entry["ci95"]
+            assert 0 <= low <= high <= 1 and 0 <= value <= 1, (name, task)
+    assert report["settings"]["seed"] == 0 and report["rules_from_held_out_ground_truth"] >= 0
+    assert report["generated_answers"]["questions"] == report["settings"]["answer_faces"] * 26
+
+
+def test_demo_reloads_in_a_fresh_process_and_writes_pictures(demo):
+    report = json.loads((demo / "demo_report.json").read_text())
+    fresh = report["fresh_process"]
+    assert fresh["AutoModel"] == "FaceInsightForConditionalGeneration" and fresh["faceinsight_imported"] == []
+    assert len(fresh["answers"]) == 3
+    for picture in report["pictures"]:
+        assert Image.open(picture).size[0] >= 128
+    sheet = Image.open(demo / "parsing_maps.png")
+    assert sheet.size == (3 * 128, 18 + 6 * 128)
+
+
+def test_demo_folder_passes_the_dry_run_with_a_filled_card(demo, capsys):
+    card = ModelCard.load(demo / "model" / "README.md")
+    assert card.data.pipeline_tag == "image-text-to-text" and card.data.library_name == "transformers"
+    names = {result.metric_name for result in card.data.eval_results}
+    assert "expression accuracy (full)" in names and "attributes accuracy (full)" in names
+    assert "no parsing map" in card.text and "research only" in card.text
+    assert main(["push", str(demo / "model"), "--repo-id", "org/faceinsight-demo", "--dry-run"]) == 0
+    assert "is ready for org/faceinsight-demo" in capsys.readouterr().out

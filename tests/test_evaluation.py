@@ -1,0 +1,147 @@
+"""`faceinsight eval`: the answer reader on real-looking answers, the scorer and its intervals, and the command on a
+FaceInsight folder, a plain transformers LLaVA folder and a dataset in its original layout."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from faceinsight.cli import main
+from faceinsight.evaluation.answers import parse_choice, parse_yes_no
+from faceinsight.evaluation.stats import bootstrap_mean_accuracy, wilson_interval
+from faceinsight.evaluation.structured import UNANSWERED, score_predictions, violation_rate
+from faceinsight.modeling.configuration_faceinsight import DEFAULT_CATEGORICAL_FACETS, FaceInsightConfig
+
+YES_NO = [
+    ("Yes.", 1), ("yes, she is wearing eyeglasses", 1), ("Yeah", 1), ("Correct, the person has bangs.", 1),
+    ("No.", 0), ("No, the person does not wear a hat.", 0), ("The person is not smiling.", 0),
+    ("Absolutely not", 0), ("He doesn't have a beard", 0), ("NO!", 0),
+    ("I cannot tell from this image.", None), ("", None), ("Eyeglasses", None),
+]  # fmt: skip
+CHOICES = [
+    ("expression", "Happiness.", "Happiness"), ("expression", "The person looks happy!", "Happiness"),
+    ("expression", "She seems unhappy.", "Sadness"), ("expression", "not happy, rather angry", "Anger"),
+    ("expression", "SURPRISED", "Surprise"), ("expression", "A neutral expression.", "Neutral"),
+    ("expression", "fearful", "Fear"), ("expression", "Disgust", "Disgust"),
+    ("expression", "happy or sad", None), ("expression", "I don't know", None),
+    ("gender", "Male.", "Male"), ("gender", "This is a woman.", "Female"), ("gender", "female", "Female"),
+    ("gender", "A man with short hair", "Male"), ("gender", "Fale.", None),
+    ("race", "Southeast Asian", "Southeast Asian"), ("race", "east asian", "East Asian"),
+    ("race", "Latino/Hispanic", "Latino_Hispanic"), ("race", "The person appears to be Caucasian.", "White"),
+    ("race", "Middle Eastern.", "Middle Eastern"), ("race", "Asian", None),
+    ("age", "20-29", "20-29"), ("age", "20 to 29 years", "20-29"), ("age", "About 25 years old.", "20-29"),
+    ("age", "70+", "70+"), ("age", "over 70", "70+"), ("age", "Probably in their twenties.", "20-29"),
+    ("age", "3-9.", "3-9"), ("age", "The person is 45.", "40-49"), ("age", "a baby", "0-2"),
+    ("age", "20-M9.", None), ("age", "between 20 and 40", None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("answer, expected", YES_NO)
+def test_yes_no_answers(answer, expected):
+    assert parse_yes_no(answer) == expected
+
+
+@pytest.mark.parametrize("facet, answer, expected", CHOICES)
+def test_choice_answers(facet, answer, expected):
+    assert parse_choice(answer, DEFAULT_CATEGORICAL_FACETS[facet], facet=facet) == expected
+
+
+def test_intervals():
+    low, high = wilson_interval(8, 10)
+    assert low == pytest.approx(0.4902, abs=1e-4) and high == pytest.approx(0.9433, abs=1e-4)  # published values
+    assert wilson_interval(0, 50)[0] == pytest.approx(0.0, abs=1e-12) and wilson_interval(50, 50)[1] == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    correct = rng.random((400, 5)) < np.array([0.5, 0.6, 0.7, 0.8, 0.9])
+    mean, (low, high) = bootstrap_mean_accuracy(correct, np.ones_like(correct))
+    assert mean == pytest.approx(correct.mean(0).mean())
+    assert low < mean < high and 0.02 < high - low < 0.08  # sd of a mean of 5 rates over 400 faces is ~0.01
+
+
+def test_scorer_counts_as_the_paper_does():
+    config = FaceInsightConfig()
+    names = config.label_names
+    targets = np.full((4, len(names)), -100)
+    predictions = np.full((4, len(names)), UNANSWERED)
+    bald, bangs = names.index("Bald"), names.index("Bangs")
+    targets[:, bald], targets[:, bangs] = [1, 0, 0, 0], [0, 1, 1, 0]
+    predictions[:, bald], predictions[:, bangs] = [1, 0, 1, 0], [1, 1, UNANSWERED, 0]
+    happiness, neutral = names.index("expression:Happiness"), names.index("expression:Neutral")
+    expression = config.facet_label_indices["expression"]
+    targets[:, expression] = 0
+    targets[[0, 1], happiness] = 1
+    targets[[2, 3], neutral] = 1
+    predictions[:, expression] = 0
+    predictions[[0, 2], happiness] = 1
+    predictions[1, neutral] = 1
+    predictions[3, expression] = UNANSWERED  # no readable answer: wrong, and "none" in the confusion matrix
+    rules = [{"type": "exclusion", "a": "Bald", "b": "Bangs"}]
+    report = score_predictions(predictions, targets, config, rules)
+    attributes = report["tasks"]["attributes"]
+    assert attributes["per_attribute"] == {"Bald": 0.75, "Bangs": 0.5}
+    assert attributes["mean_accuracy"] == pytest.approx(0.625) and attributes["unanswered"] == pytest.approx(0.125)
+    task = report["tasks"]["expression"]
+    assert task["accuracy"] == 0.25 and task["n"] == 4 and task["unanswered"] == 0.25
+    values = task["labels"]
+    matrix = np.asarray(task["confusion_matrix"])
+    assert matrix[values.index("Happiness"), values.index("Happiness")] == 1
+    assert matrix[values.index("Happiness"), values.index("Neutral")] == 1
+    assert matrix[values.index("Neutral"), len(values)] == 1  # the unanswered column
+    assert report["logic_violation_rate"] == 0.25  # face 0 predicts Bald and Bangs together
+    assert violation_rate(predictions[1:], rules, config) == 0.0
+    assert "age" not in report["tasks"]  # a facet with no labels is not scored
+
+
+def _check_report(folder, faces, sources):
+    report = json.loads((folder / "eval_report.json").read_text())
+    assert report["faces"] == faces and set(report["scores"]) == sources
+    generated = report["scores"]["generated"]
+    assert set(generated["tasks"]) == {"attributes", "age", "gender", "race", "expression"}
+    assert len(generated["tasks"]["attributes"]["per_attribute"]) == 22  # the drawn attributes
+    assert report["questions"] == faces * (4 + 22)
+    lines = (folder / "answers.jsonl").read_text().splitlines()
+    assert len(lines) == report["questions"] and {"question", "answer", "read_as"} <= set(json.loads(lines[0]))
+    for picture in report["pictures"]:
+        assert Image.open(folder / picture).size[0] > 100
+    return report
+
+
+def test_eval_runs_the_same_command_on_faceinsight_and_plain_llava(tiny_folder, tmp_path, capsys):
+    out = tmp_path / "fi"
+    assert main(["eval", "--model", str(tiny_folder), "--num_faces", "6", "--output_dir", str(out),
+                 "--batch_size", "4", "--max_new_tokens", "4"]) == 0  # fmt: skip
+    report = _check_report(out, 6, {"generated", "structured", "structured_without_logic", "majority_baseline"})
+    assert report["model_class"] == "FaceInsightForConditionalGeneration"
+    assert "confusion_expression_structured.png" in report["pictures"]
+    assert "structured" in capsys.readouterr().out
+
+    llava = tmp_path / "llava_model"
+    assert main(["build", "--preset", "tiny-llava", str(llava)]) == 0
+    out = tmp_path / "llava"
+    assert main(["eval", "--model", str(llava), "--num_faces", "6", "--output_dir", str(out), "--batch_size", "4",
+                 "--max_new_tokens", "4"]) == 0  # fmt: skip
+    report = _check_report(out, 6, {"generated", "majority_baseline"})
+    assert report["model_class"] == "LlavaForConditionalGeneration"
+    assert main(["eval", "--model", str(llava), "--num_faces", "2", "--structured", "yes"]) == 2
+    assert "structured predictions need a FaceInsight model" in capsys.readouterr().err
+
+
+def test_eval_reads_a_dataset_in_its_original_layout(tiny_folder, tmp_path, capsys):
+    root = tmp_path / "rafdb"
+    (root / "EmoLabel").mkdir(parents=True)
+    lines = [f"train_{i:05d}.jpg {1 + i % 7}" for i in range(6)] + [f"test_{i:04d}.jpg {1 + i % 7}" for i in range(5)]
+    (root / "EmoLabel" / "list_patition_label.txt").write_text("\n".join(lines) + "\n")
+    (root / "Image" / "aligned").mkdir(parents=True)
+    for line in lines:
+        stem = line.split()[0][: -len(".jpg")]
+        Image.new("RGB", (40, 40), (100 + 10 * len(stem), 90, 80)).save(root / "Image" / "aligned" / f"{stem}_aligned.jpg")
+    out = tmp_path / "eval"
+    assert main(["eval", "--model", str(tiny_folder), "--dataset", "rafdb", "--dataset_dir", str(root),
+                 "--output_dir", str(out), "--max_new_tokens", "4"]) == 0  # fmt: skip
+    report = json.loads((out / "eval_report.json").read_text())
+    assert report["faces"] == 5 and report["questions"] == 5  # RAF-DB labels only the expression
+    assert set(report["scores"]["generated"]["tasks"]) == {"expression"}
+    assert report["scores"]["majority_baseline"]["tasks"]["expression"]["n"] == 5
+    assert main(["eval", "--model", str(tiny_folder), "--dataset", "rafdb", "--dataset_dir", str(root),
+                 "--split", "validation"]) == 2  # fmt: skip
+    assert "--split validation: rafdb has no such rows (its splits: test, train)" in capsys.readouterr().err
