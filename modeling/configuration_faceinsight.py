@@ -89,6 +89,9 @@ class FaceInsightConfig(PreTrainedConfig):
         correlation_matrix: the re-weighted label correlation matrix C_hat (N x N, self loops included); identity
             when no label statistics are known. `correlation_tau`/`correlation_omega` record how it was built.
         gcn_hidden_sizes: hidden sizes of the Correlation Constraint Module's GCN (output size is the LM width).
+        region_readout: add to the CCM's logits a parsing-guided read-out: image tokens averaged within each face
+            region of the parsing map, read by a learned vector per (label, region), zero at initialisation (so a new
+            model starts as the plain CCM). Lets Blond_Hair look at the hair, which a mean over all tokens cannot.
         logic_rules: deterministic relations, each `{"type": "exclusion"|"implication", "a": node, "b": node}`
             ("a and b never together" / "a implies b"). One-value-per-categorical-facet is implied by the schema.
         lm_loss_weight / bce_loss_weight / logic_loss_weight: weights of the three loss parts.
@@ -147,6 +150,7 @@ class FaceInsightConfig(PreTrainedConfig):
     correlation_omega: float = 0.2
     gcn_hidden_sizes: list[int] | None = None
     gcn_negative_slope: float = 0.2
+    region_readout: bool = True
     logic_rules: list[dict] | None = None
 
     lm_loss_weight: float = 1.0

@@ -108,6 +108,12 @@ class FaceInsightCorrelationConstraintModule(nn.Module):
         self.feature_norm = nn.LayerNorm(hidden_size)
         self.logit_scale = hidden_size**-0.5
         self.label_bias = nn.Parameter(torch.zeros(num_labels))
+        # parsing-guided read-out: one vector per (label, face region), zero at start (the plain CCM)
+        self.region_readout = (
+            nn.Parameter(torch.zeros(num_labels, config.parser_config.num_labels, hidden_size))
+            if config.region_readout
+            else None
+        )
 
     def compute_buffers(self) -> dict[str, torch.Tensor]:
         """Buffers derived from the config (not saved with the weights: the config is their single source)."""
@@ -144,10 +150,18 @@ class FaceInsightCorrelationConstraintModule(nn.Module):
                 nodes = self.activation(nodes)
         return nodes  # (N, d)
 
-    def forward(self, pooled_visual_features: torch.Tensor, input_embeddings: nn.Module) -> torch.Tensor:
+    def forward(self, pooled_visual_features: torch.Tensor, input_embeddings: nn.Module,
+                region_features: torch.Tensor | None = None, region_present: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        """Logits (B, N): the pooled feature (B, d) against the GCN's classifiers, plus, with the region read-out,
+        each present region's averaged image tokens (B, R, d) read by that label's vector for the region."""
         classifiers = self.label_classifiers(input_embeddings)
         features = self.feature_norm(pooled_visual_features.to(classifiers.dtype))
-        return self.logit_scale * (features @ classifiers.T) + self.label_bias
+        logits = features @ classifiers.T
+        if self.region_readout is not None and region_features is not None:
+            regions = self.feature_norm(region_features.to(classifiers.dtype))
+            per_region = torch.einsum("brd,nrd->bnr", regions, self.region_readout.to(classifiers.dtype))
+            logits = logits + (per_region * region_present.unsqueeze(1).to(per_region.dtype)).sum(-1)
+        return self.logit_scale * logits + self.label_bias
 
 
 # --------------------------------------------------------------------------------------------------------------------

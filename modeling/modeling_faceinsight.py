@@ -160,6 +160,8 @@ class FaceInsightPreTrainedModel(PreTrainedModel):
             if module.node_embeddings is not None:
                 init.normal_(module.node_embeddings, std=0.02)
             init.zeros_(module.label_bias)
+            if module.region_readout is not None:
+                init.zeros_(module.region_readout)
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
@@ -284,10 +286,27 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         features = _select_features(outputs, layer, self.config.parsing_feature_select_strategy)
         return self.parsing_projector(_pool_tokens(features, self.config.parsing_seq_length))
 
-    def attribute_logits(self, image_features: torch.Tensor, parsing_features: torch.Tensor) -> torch.Tensor:
+    def region_pooled_features(self, image_features: torch.Tensor, parsing_maps: torch.LongTensor):
+        """Image tokens averaged within each parsing region: (B, R, d) features and (B, R) which regions are present.
+        A token counts towards a region by the share of its pixels that carry the region's label."""
+        num_regions = self.config.parser_config.num_labels
+        side = int(round(image_features.shape[1] ** 0.5))
+        if side * side != image_features.shape[1]:
+            raise ValueError(f"region_readout needs a square grid of image tokens, got {image_features.shape[1]} "
+                             "tokens; set config.region_readout=False for this vision tower")  # fmt: skip
+        one_hot = F.one_hot(parsing_maps.long().clamp(0, num_regions - 1), num_regions).permute(0, 3, 1, 2)
+        shares = F.adaptive_avg_pool2d(one_hot.to(image_features.dtype), side).flatten(2)  # (B, R, T)
+        mass = shares.sum(-1, keepdim=True)
+        return (shares / mass.clamp(min=1e-6)) @ image_features, mass.squeeze(-1) > 0
+
+    def attribute_logits(self, image_features: torch.Tensor, parsing_features: torch.Tensor,
+                         parsing_maps: torch.LongTensor | None = None) -> torch.Tensor:  # fmt: skip
         # each modality weighs the same, whatever its token count (parsing tokens are pooled to fewer)
         pooled = (image_features.mean(1) + parsing_features.mean(1)) / 2
-        return self.correlation_module(pooled, self.get_input_embeddings())
+        regions = present = None
+        if self.config.region_readout and parsing_maps is not None:
+            regions, present = self.region_pooled_features(image_features, parsing_maps)
+        return self.correlation_module(pooled, self.get_input_embeddings(), regions, present)
 
     def encode_visual(self, pixel_values: torch.FloatTensor, parsing_maps: torch.LongTensor | None = None):
         """Both visual branches and the attribute head: (image tokens, parsing tokens, attribute logits, maps used)."""
@@ -295,7 +314,8 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         image_features = self.get_image_features(pixel_values)
         used_maps = self.resolve_parsing_maps(pixel_values, parsing_maps)
         parsing_features = self.get_parsing_features(used_maps, image_features.dtype)
-        return image_features, parsing_features, self.attribute_logits(image_features, parsing_features), used_maps
+        logits = self.attribute_logits(image_features, parsing_features, used_maps)
+        return image_features, parsing_features, logits, used_maps
 
     def _has_placeholders(self, input_ids: torch.LongTensor) -> bool:
         placeholders = (input_ids == self.config.image_token_id) | (input_ids == self.config.parsing_token_id)
