@@ -39,6 +39,13 @@ def _pyplot():
     return plt
 
 
+def _save(figure, path: str | Path) -> Path:
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    _pyplot().close(figure)
+    return Path(path)
+
+
 def plot_confusion_matrix(task: dict, title: str, path: str | Path) -> Path:
     """Rows: true value; columns: predicted value, plus 'none' for answers that named no single value."""
     plt = _pyplot()
@@ -56,10 +63,7 @@ def plot_confusion_matrix(task: dict, title: str, path: str | Path) -> Path:
             axes.text(column, row, int(count), ha="center", va="center", fontsize=8,
                       color="white" if shares[row, column] > 0.5 else "black")  # fmt: skip
     axes.set_title(f"{title}\naccuracy {task['accuracy']:.3f} on {task['n']}")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return Path(path)
+    return _save(figure, path)
 
 
 def plot_attribute_accuracy(scores: dict[str, dict], path: str | Path, title: str = "accuracy per attribute") -> Path:
@@ -78,10 +82,7 @@ def plot_attribute_accuracy(scores: dict[str, dict], path: str | Path, title: st
     axes.set_xlabel("accuracy")
     axes.legend(fontsize=8, loc="lower right")
     axes.set_title(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return Path(path)
+    return _save(figure, path)
 
 
 def plot_variants(scores: dict[str, dict], path: str | Path, title: str = "accuracy with 95% intervals") -> Path:
@@ -103,7 +104,4 @@ def plot_variants(scores: dict[str, dict], path: str | Path, title: str = "accur
         axis.set_title(task)
         axis.set_ylim(0, 1)
     figure.suptitle(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return Path(path)
+    return _save(figure, path)

@@ -226,3 +226,40 @@ def test_save_and_load_round_trip_is_exact_and_safetensors_only(tiny, tiny_folde
     trainable = {n for n, p in loaded.named_parameters() if p.requires_grad}
     assert trainable == {n for n, p in model.named_parameters() if p.requires_grad}
     assert not any(n.startswith("model.vision_tower.") for n in trainable)
+
+
+def test_region_readout_averages_tokens_per_parsing_region(tiny):
+    model, _ = tiny
+    side = int(model.config.image_seq_length**0.5)  # 8 x 8 tokens over a 64 px image: 8 px per token
+    features = torch.arange(side * side, dtype=torch.float32).reshape(1, -1, 1).repeat(1, 1, 2)
+    maps = torch.zeros(1, 64, 64, dtype=torch.long)
+    maps[0, :8, :16] = 13  # hair over the first two tokens of the first row
+    maps[0, 8:16, :4] = 1  # skin over half of token 8 (the other half stays background)
+    regions, present = model.model.region_pooled_features(features, maps)
+    assert present[0].nonzero().flatten().tolist() == [0, 1, 13]
+    assert regions[0, 13, 0] == 0.5  # mean of tokens 0 and 1
+    assert regions[0, 1, 0] == 8.0  # token 8 alone
+    everything_but = [t for t in range(side * side) if t not in (0, 1)]
+    expected = (sum(everything_but) - 8 * 0.5) / (len(everything_but) - 0.5)
+    assert regions[0, 0, 0].item() == pytest.approx(expected)  # background weighs half of token 8
+
+
+def test_region_readout_starts_as_the_plain_ccm_and_learns_from_present_regions(make_inputs):
+    """A new model's logits equal the plain CCM's; a label's read-out gets gradients for the regions present only."""
+    model, _ = build_tiny(seed=3)
+    plain, _ = build_tiny(seed=3, region_readout=False)
+    assert plain.model.correlation_module.region_readout is None
+    inputs = make_inputs()
+    maps = torch.ones(1, 64, 64, dtype=torch.long)
+    maps[0, :20] = 13
+    with torch.no_grad():
+        assert torch.allclose(model.predict_attributes(inputs["pixel_values"], maps).logits,
+                              plain.predict_attributes(inputs["pixel_values"], maps).logits, atol=1e-6)  # fmt: skip
+    labels = torch.full((1, model.config.num_attribute_labels), -100.0)
+    labels[0, model.config.label_names.index("Blond_Hair")] = 1
+    model.train()
+    loss = model(**inputs, parsing_maps=maps, attribute_labels=labels).bce_loss
+    loss.backward()
+    gradient = model.model.correlation_module.region_readout.grad[model.config.label_names.index("Blond_Hair")]
+    assert gradient[13].abs().sum() > 0 and gradient[1].abs().sum() > 0  # regions present
+    assert gradient[4].abs().sum() == 0  # an absent region (l_eye) gets nothing

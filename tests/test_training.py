@@ -34,9 +34,13 @@ def test_attribute_accuracy_beats_the_majority_baseline(trained):
     for facet in ("gender", "race"):
         ours, baseline = model["tasks"][facet]["accuracy"], majority["tasks"][facet]["accuracy"]
         assert ours >= baseline + 0.05, (facet, ours, baseline)
-    ours, baseline = model["tasks"]["attributes"]["per_attribute"], majority["tasks"]["attributes"]["per_attribute"]
-    learned = [name for name in ours if ours[name] >= baseline[name] + 0.05]
-    assert len(learned) >= 3, learned
+    ours, baseline = model["tasks"]["attributes"], majority["tasks"]["attributes"]
+    # well above: the mean over the 22 drawn attributes gains >= 6 points, its interval clear of the baseline's
+    assert ours["mean_accuracy"] >= baseline["mean_accuracy"] + 0.06, (ours["mean_accuracy"], baseline["mean_accuracy"])
+    assert ours["ci95"][0] > baseline["ci95"][1]
+    learned = [name for name in ours["per_attribute"]
+               if ours["per_attribute"][name] >= baseline["per_attribute"][name] + 0.05]  # fmt: skip
+    assert len(learned) >= 8, learned
     # logic-consistent decisions break the model's rules no more often than thresholded ones
     assert model["logic_violation_rate"] <= held_out["structured_without_logic"]["logic_violation_rate"]
 
