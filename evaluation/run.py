@@ -84,13 +84,7 @@ def evaluate(model, processor, records, train_records=None, output_dir: str | Pa
     from transformers import pipeline
 
     from faceinsight.evaluation.generated import generated_predictions
-    from faceinsight.evaluation.structured import (
-        majority_predictions,
-        score_predictions,
-        structured_predictions,
-        targets_of,
-        without_logic,
-    )
+    from faceinsight.evaluation.structured import majority_predictions, score_predictions, structured_scores, targets_of
     from faceinsight.training.knowledge import derive_knowledge
 
     output_dir = Path(output_dir)
@@ -117,11 +111,7 @@ def evaluate(model, processor, records, train_records=None, output_dir: str | Pa
             for entry in transcript:
                 handle.write(json.dumps(entry) + "\n")
     if structured:
-        decisions, probabilities = structured_predictions(model, processor, records, parsing_maps=parsing_maps)
-        report["scores"]["structured"] = score_predictions(decisions, targets, schema, rules)
-        report["scores"]["structured_without_logic"] = score_predictions(
-            without_logic(probabilities, schema), targets, schema, rules
-        )
+        report["scores"].update(structured_scores(model, processor, records, targets, rules, parsing_maps))
         report["structured_parsing_maps"] = parsing_maps
     if train_records is not None:
         majority = majority_predictions(targets_of(train_records, schema).tolist(), schema)

@@ -120,17 +120,26 @@ def without_logic(probabilities: np.ndarray, config) -> np.ndarray:
     return raw
 
 
+def structured_scores(model, processor, records, targets, rules: list[dict], parsing_maps: str = "dataset",
+                      batch_size: int = 64) -> dict:  # fmt: skip
+    """FaceInsight's structured predictions scored with and without the logic module."""
+    config = model.config
+    decisions, probabilities = structured_predictions(model, processor, records, batch_size, parsing_maps)
+    return {
+        "structured": score_predictions(decisions, targets, config, rules),
+        "structured_without_logic": score_predictions(without_logic(probabilities, config), targets, config, rules),
+    }
+
+
 def evaluate_attributes(model, processor, records, train_targets, batch_size: int = 64,
                         parsing_maps: str = "dataset", rules: list[dict] | None = None) -> dict:  # fmt: skip
     """Structured predictions (with and without the logic module) and the majority baseline, scored alike."""
     config = model.config
     targets = targets_of(records, config)
-    decisions, probabilities = structured_predictions(model, processor, records, batch_size, parsing_maps)
     rules = config.logic_rules if rules is None else rules
     majority = np.broadcast_to(majority_predictions(train_targets, config), targets.shape)
     return {
-        "structured": score_predictions(decisions, targets, config, rules),
-        "structured_without_logic": score_predictions(without_logic(probabilities, config), targets, config, rules),
+        **structured_scores(model, processor, records, targets, rules, parsing_maps, batch_size),
         "majority_baseline": score_predictions(majority, targets, config, rules),
         "parsing_maps": parsing_maps,
     }

@@ -117,6 +117,8 @@ def test_bad_training_input_is_named(tiny_folder, tmp_path, capsys):
     base = ["train", "--model_name_or_path", str(tiny_folder), "--output_dir", str(tmp_path)]
     assert main([*base, "--recipe", "x"]) == 2
     assert "--recipe must be stage1 or stage2" in capsys.readouterr().err
+    assert main([*base, "--parsing_maps", "exact"]) == 2
+    assert "--parsing_maps must be one of dataset, parser, blank, got 'exact'" in capsys.readouterr().err
     assert main([*base, "--dataset_name", "celeba"]) == 2
     assert "--dataset_name celeba needs --dataset_dir" in capsys.readouterr().err
     assert main([*base, "--resume_from_checkpoint", "true", "--num_train_faces", "16", "--max_steps", "1"]) == 2

@@ -110,13 +110,17 @@ def run_training(script_args: FaceInsightScriptArguments, training_args) -> dict
     from faceinsight import FaceInsightForConditionalGeneration
     from faceinsight.evaluation.structured import evaluate_attributes
     from faceinsight.hub.export import save_model_folder
-    from faceinsight.training.collator import FaceInsightCollator
+    from faceinsight.training.collator import PARSING_MAP_MODES, FaceInsightCollator
     from faceinsight.training.instructions import encode_labels, to_conversations
     from faceinsight.training.knowledge import apply_knowledge, derive_knowledge, summary_text
     from faceinsight.training.trainer import FaceInsightSFTTrainer
 
     if script_args.recipe not in ("stage1", "stage2"):
         raise ValueError(f"--recipe must be stage1 or stage2, got {script_args.recipe!r}")
+    for flag in ("parsing_maps", "eval_parsing_maps"):
+        value = getattr(script_args, flag)
+        if value is not None and value not in PARSING_MAP_MODES:
+            raise ValueError(f"--{flag} must be one of {', '.join(PARSING_MAP_MODES)}, got {value!r}")
     if script_args.save_adapter and script_args.recipe != "stage2":
         raise ValueError("--save_adapter needs --recipe stage2 (stage 1 trains no LoRA adapter)")
     from transformers import set_seed
