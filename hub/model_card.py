@@ -9,8 +9,8 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = PACKAGE_ROOT / "model_card.md"
-TASK_NAMES = {"attributes": "facial attributes (mean accuracy)", "age": "age", "gender": "gender", "race": "race",
-              "expression": "facial expression"}  # fmt: skip
+TASK_METRICS = {"attributes": "mean attribute accuracy", "age": "age accuracy", "gender": "gender accuracy",
+                "race": "race accuracy", "expression": "expression accuracy"}  # fmt: skip
 SOURCE_NAMES = {"structured": "structured predictions", "structured_without_logic": "structured, without logic",
                 "generated": "generated answers", "majority_baseline": "majority-class baseline"}  # fmt: skip
 
@@ -29,10 +29,11 @@ def eval_results(evaluations: list[dict]) -> list[EvalResult]:
         source = evaluation.get("headline") or ("structured" if "structured" in scores else "generated")
         for task, entry in scores[source]["tasks"].items():
             results.append(EvalResult(
-                task_type="image-text-to-text", task_name=f"face perception: {TASK_NAMES.get(task, task)}",
+                task_type="image-text-to-text", task_name="face perception",  # the metric names the task
                 dataset_type=evaluation["dataset_type"], dataset_name=evaluation["dataset_name"],
                 dataset_split=evaluation.get("split", "test"), metric_type="accuracy",
-                metric_name=f"{task} accuracy ({SOURCE_NAMES.get(source, source)})", metric_value=round(_value(entry), 4),
+                metric_name=f"{TASK_METRICS.get(task, task)} ({SOURCE_NAMES.get(source, source)})",
+                metric_value=round(_value(entry), 4),
             ))  # fmt: skip
     return results
 
@@ -45,7 +46,7 @@ def results_markdown(evaluations: list[dict]) -> str:
     parts = []
     for evaluation in evaluations:
         scores = evaluation["scores"]
-        tasks = [t for t in TASK_NAMES if any(t in s["tasks"] for s in scores.values())]
+        tasks = [t for t in TASK_METRICS if any(t in s["tasks"] for s in scores.values())]
         lines = [f"**{evaluation['dataset_name']}** ({evaluation.get('split', 'test')} split, "
                  f"{next(iter(scores.values()))['faces']} faces){': ' + evaluation['note'] if evaluation.get('note') else ''}",
                  "", "| | " + " | ".join(tasks) + " | logic violations |", "|---" * (len(tasks) + 2) + "|"]  # fmt: skip

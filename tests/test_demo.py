@@ -47,7 +47,8 @@ def test_demo_folder_passes_the_dry_run_with_a_filled_card(demo, capsys):
     card = ModelCard.load(demo / "model" / "README.md")
     assert card.data.pipeline_tag == "image-text-to-text" and card.data.library_name == "transformers"
     names = {result.metric_name for result in card.data.eval_results}
-    assert "expression accuracy (full)" in names and "attributes accuracy (full)" in names
+    assert "expression accuracy (full)" in names and "mean attribute accuracy (full)" in names
+    assert {result.task_name for result in card.data.eval_results} == {"face perception"}
     assert "no parsing map" in card.text and "research only" in card.text
     assert main(["push", str(demo / "model"), "--repo-id", "org/faceinsight-demo", "--dry-run"]) == 0
     assert "is ready for org/faceinsight-demo" in capsys.readouterr().out
