@@ -125,15 +125,19 @@ def test_bad_training_input_is_named(tiny_folder, tmp_path, capsys):
     assert "no complete checkpoint" in capsys.readouterr().err
 
 
-def test_gradient_checkpointing_run_trains_lora(tiny_folder, tmp_path):
-    out = tmp_path / "gc"
+def _short_run(tiny_folder, out, *flags):
+    """Two steps of `faceinsight train` on 16 synthetic faces; (model before, model after) from their folders."""
     assert main(["train", "--model_name_or_path", str(tiny_folder), "--output_dir", str(out), "--max_steps", "2",
-                 "--num_train_faces", "16", "--num_eval_faces", "4", "--gradient_checkpointing", "true",
-                 "--per_device_train_batch_size", "4", "--learning_rate", "1e-2"]) == 0  # fmt: skip
+                 "--num_train_faces", "16", "--num_eval_faces", "4", "--per_device_train_batch_size", "4",
+                 "--learning_rate", "1e-2", *flags]) == 0  # fmt: skip
     from faceinsight import FaceInsightForConditionalGeneration
 
-    before = FaceInsightForConditionalGeneration.from_pretrained(tiny_folder)
-    after = FaceInsightForConditionalGeneration.from_pretrained(out)
+    return FaceInsightForConditionalGeneration.from_pretrained(tiny_folder), \
+        FaceInsightForConditionalGeneration.from_pretrained(out)  # fmt: skip
+
+
+def test_gradient_checkpointing_run_trains_lora(tiny_folder, tmp_path):
+    before, after = _short_run(tiny_folder, tmp_path / "gc", "--gradient_checkpointing", "true")
     q_before = before.model.language_model.layers[0].self_attn.q_proj.weight
     q_after = after.model.language_model.layers[0].self_attn.q_proj.weight
     assert not torch.equal(q_before, q_after)  # LoRA trained through checkpointed blocks, then merged
@@ -142,13 +146,7 @@ def test_gradient_checkpointing_run_trains_lora(tiny_folder, tmp_path):
 def test_train_vision_tower_trains_it_and_keeps_the_saved_default_frozen(tiny_folder, tmp_path):
     """A random tower (the tiny preset) can be trained beside LoRA; the saved config keeps it frozen by default."""
     out = tmp_path / "vt"
-    assert main(["train", "--model_name_or_path", str(tiny_folder), "--output_dir", str(out), "--max_steps", "2",
-                 "--num_train_faces", "16", "--num_eval_faces", "4", "--train_vision_tower", "true",
-                 "--per_device_train_batch_size", "4", "--learning_rate", "1e-2"]) == 0  # fmt: skip
-    from faceinsight import FaceInsightForConditionalGeneration
-
-    before = FaceInsightForConditionalGeneration.from_pretrained(tiny_folder)
-    after = FaceInsightForConditionalGeneration.from_pretrained(out)
+    before, after = _short_run(tiny_folder, out, "--train_vision_tower", "true")
     patch_before = before.model.vision_tower.embeddings.patch_embedding.weight
     patch_after = after.model.vision_tower.embeddings.patch_embedding.weight
     assert not torch.equal(patch_before, patch_after)
