@@ -98,6 +98,9 @@ def render_model_card(config, repo_id: str = "MODEL_DIR_OR_ID", evaluations: lis
         num_binary_attributes=len(config.binary_attributes),
         categorical_facets=facets or "no categorical facets",
         num_logic_rules=len(config.logic_rules),
+        region_readout_line=("\n- Region read-out: image tokens averaged within each face region of the parsing map, read by a "
+                             "learned vector per (label, region) and added to the CCM's logits." if config.region_readout
+                             else ""),
         base_models_line=f"- Built from: {', '.join(base_models)}.\n" if base_models else "",
         results=results_markdown(evaluations),
         training=training or "Not trained by `faceinsight train` (or no training report was given).",
