@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, TypeError, ImportError) as error:
+    except (FileNotFoundError, FileExistsError, ValueError, TypeError, ImportError) as error:
         print(f"faceinsight {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -142,9 +142,11 @@ def run_demo(settings: DemoSettings) -> dict:
     from faceinsight.training.knowledge import derive_knowledge
 
     out = Path(settings.output_dir)
-    if out.exists():
+    if out.exists() and any(out.iterdir()):
+        if not (out / "work").is_dir():  # only a previous demo's folder is replaced, never anything else
+            raise FileExistsError(f"{out} exists and is not a previous demo's output; choose another --output_dir")
         shutil.rmtree(out)
-    out.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
     steps = Steps(8)
     size = TINY_IMAGE_SIZE
 

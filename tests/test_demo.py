@@ -52,3 +52,12 @@ def test_demo_folder_passes_the_dry_run_with_a_filled_card(demo, capsys):
     assert "no parsing map" in card.text and "research only" in card.text
     assert main(["push", str(demo / "model"), "--repo-id", "org/faceinsight-demo", "--dry-run"]) == 0
     assert "is ready for org/faceinsight-demo" in capsys.readouterr().out
+
+
+def test_demo_never_deletes_a_folder_it_did_not_write(tmp_path, capsys):
+    keep = tmp_path / "mine"
+    keep.mkdir()
+    (keep / "thesis.tex").write_text("precious")
+    assert main(["demo", "--quick", "--output_dir", str(keep)]) == 2
+    assert "is not a previous demo's output" in capsys.readouterr().err
+    assert (keep / "thesis.tex").read_text() == "precious"
