@@ -25,17 +25,7 @@ def load_split(dataset: str, split: str = "test", dataset_dir: str | None = None
         records, _ = face_datasets.synthetic_faces(count, seed, image_size, split)
         train, _ = face_datasets.synthetic_faces(min(2000, max(count, 200)), seed, image_size, "train")
         return records, train
-    if dataset in face_datasets.READERS:
-        if not dataset_dir:
-            raise ValueError(f"--dataset {dataset} needs --dataset_dir (the dataset's root folder)")
-        everything, _ = face_datasets.READERS[dataset](dataset_dir, on_error=on_error)
-    elif Path(dataset).is_dir():
-        import datasets
-
-        everything, _ = face_datasets.from_hf_dataset(datasets.load_from_disk(dataset), on_error=on_error)
-    else:
-        raise ValueError(f"unknown dataset {dataset!r}; choose synthetic, {', '.join(face_datasets.READERS)} or a "
-                         "folder saved with datasets' save_to_disk")  # fmt: skip
+    everything, _ = face_datasets.read_named_dataset(dataset, dataset_dir, on_error, flag="--dataset")
     records = everything.filter(lambda s: s == split, input_columns="split")
     if len(records) == 0:
         splits = sorted(set(everything["split"]))

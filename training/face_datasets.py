@@ -368,3 +368,18 @@ READERS = {
     "affectnet": read_affectnet,
     "celebamask_hq": read_celebamask_hq,
 }
+
+
+def read_named_dataset(name: str, dataset_dir: str | None, on_error: str = "raise",
+                       flag: str = "--dataset_name") -> tuple[datasets.Dataset, dict]:  # fmt: skip
+    """All records of a dataset given by name (an adapter, read from `dataset_dir`) or as a folder saved with
+    datasets' `save_to_disk`; `flag` names the command-line argument in errors. Synthetic faces are not read here:
+    they are generated per split (`synthetic_faces`)."""
+    if name in READERS:
+        if not dataset_dir:
+            raise ValueError(f"{flag} {name} needs --dataset_dir (the dataset's root folder)")
+        return READERS[name](dataset_dir, on_error=on_error)
+    if Path(name).is_dir():
+        return from_hf_dataset(datasets.load_from_disk(name), on_error=on_error)
+    raise ValueError(f"unknown dataset {name!r}; choose synthetic, {', '.join(READERS)} or a folder saved with "
+                     "datasets' save_to_disk")  # fmt: skip

@@ -64,16 +64,7 @@ def load_records(script_args, image_size: int, seed: int):
         train, train_report = face_datasets.synthetic_faces(script_args.num_train_faces, seed, image_size, "train")
         test, _ = face_datasets.synthetic_faces(script_args.num_eval_faces, seed, image_size, "test")
         return train, test, train_report
-    if name in face_datasets.READERS:
-        if not script_args.dataset_dir:
-            raise ValueError(f"--dataset_name {name} needs --dataset_dir (the dataset's root folder)")
-        records, report = face_datasets.READERS[name](script_args.dataset_dir, on_error=script_args.on_error)
-    elif Path(name).is_dir():
-        import datasets
-
-        records, report = face_datasets.from_hf_dataset(datasets.load_from_disk(name), on_error=script_args.on_error)
-    else:
-        raise ValueError(f"unknown dataset {name!r}; choose synthetic, {', '.join(face_datasets.READERS)} or a folder")
+    records, report = face_datasets.read_named_dataset(name, script_args.dataset_dir, script_args.on_error)
     train = records.filter(lambda split: split == "train", input_columns="split")
     test = records.filter(lambda split: split != "train", input_columns="split")
     return train, test, report
