@@ -45,16 +45,10 @@ SEGFORMER_B0 = {"model_type": "segformer", "hidden_sizes": [32, 64, 160, 256], "
 def build(kind: str, preset: str, num_faces: int):
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import (
-        AutoConfig,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-        LlavaProcessor,
-        SiglipImageProcessorPil,
-    )
+    from transformers import AutoConfig
 
     from faceinsight import FaceInsightForConditionalGeneration
-    from faceinsight.hub.build import build_config, make_processor, parser_config_kwargs
+    from faceinsight.hub.build import build_config, make_processor, parser_config_kwargs, plain_llava_like
     from faceinsight.hub.tokenizer import build_tiny_tokenizer
     from faceinsight.training.face_datasets import synthetic_faces
     from faceinsight.training.instructions import to_conversations
@@ -77,14 +71,8 @@ def build(kind: str, preset: str, num_faces: int):
         lora = LoraConfig(r=8, lora_alpha=16, target_modules=lora_targets,
                           modules_to_save=["multi_modal_projector", "parsing_projector", "correlation_module"])  # fmt: skip
         return get_peft_model(model, lora), processor, dataset
-    llava_config = LlavaConfig(vision_config=vision.to_dict(), text_config=config.text_config.to_dict(),
-                               image_token_id=config.image_token_id, image_seq_length=patches,
-                               vision_feature_layer=-1, vision_feature_select_strategy="full")  # fmt: skip
-    model = LlavaForConditionalGeneration(llava_config)
+    model, llava_processor = plain_llava_like(config, processor)
     model.model.vision_tower.requires_grad_(False)
-    image_processor = SiglipImageProcessorPil(size={"height": vision.image_size, "width": vision.image_size})
-    llava_processor = LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=vision.patch_size,
-                                     vision_feature_select_strategy="full", chat_template=processor.chat_template)  # fmt: skip
     lora = LoraConfig(r=8, lora_alpha=16, target_modules=lora_targets, modules_to_save=["multi_modal_projector"])
     dataset = dataset.remove_columns(["parsing_map", "attribute_labels"])
     return get_peft_model(model, lora), llava_processor, dataset

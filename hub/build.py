@@ -151,18 +151,17 @@ def build_tiny(seed: int = 0, **config_overrides) -> tuple[FaceInsightForConditi
     return model.eval(), processor
 
 
-def build_tiny_llava(seed: int = 0):
-    """A plain transformers `LlavaForConditionalGeneration` with the tiny preset's tower, LM, tokenizer and chat
-    template: the general-MLLM baseline of the same size (no parsing, no knowledge modules)."""
+def plain_llava_like(config: FaceInsightConfig, processor: FaceInsightProcessor):
+    """(`LlavaForConditionalGeneration`, `LlavaProcessor`) with a FaceInsight config's SigLIP-style tower (all patch
+    tokens of the last layer), LM, tokenizer and chat template, random weights: the general-MLLM baseline of the
+    same sizes (no parsing, no knowledge modules)."""
     from transformers import LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor, SiglipImageProcessorPil
 
-    reference, processor = build_tiny(seed=seed)
-    vision = reference.config.vision_config
-    config = LlavaConfig(vision_config=vision.to_dict(), text_config=reference.config.text_config.to_dict(),
-                         image_token_id=reference.config.image_token_id, image_seq_length=reference.config.image_seq_length,
-                         vision_feature_layer=-1, vision_feature_select_strategy="full")  # fmt: skip
-    torch.manual_seed(seed)
-    model = LlavaForConditionalGeneration(config)
+    vision = config.vision_config
+    llava_config = LlavaConfig(vision_config=vision.to_dict(), text_config=config.text_config.to_dict(),
+                               image_token_id=config.image_token_id, image_seq_length=config.image_seq_length,
+                               vision_feature_layer=-1, vision_feature_select_strategy="full")  # fmt: skip
+    model = LlavaForConditionalGeneration(llava_config)
     model.generation_config.eos_token_id = processor.tokenizer.eos_token_id
     model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
     image_processor = SiglipImageProcessorPil(size={"height": vision.image_size, "width": vision.image_size},
@@ -170,6 +169,14 @@ def build_tiny_llava(seed: int = 0):
     llava_processor = LlavaProcessor(image_processor=image_processor, tokenizer=processor.tokenizer,
                                      patch_size=vision.patch_size, vision_feature_select_strategy="full",
                                      chat_template=processor.chat_template)  # fmt: skip
+    return model, llava_processor
+
+
+def build_tiny_llava(seed: int = 0):
+    """The tiny preset's plain-LLaVA twin (`plain_llava_like`), deterministic for a seed."""
+    reference, processor = build_tiny(seed=seed)
+    torch.manual_seed(seed)
+    model, llava_processor = plain_llava_like(reference.config, processor)
     return model.eval(), llava_processor
 
 
@@ -250,4 +257,4 @@ def build_from_pretrained(
     return model.eval(), processor
 
 
-__all__ = ["build_tiny", "build_tiny_llava", "build_from_pretrained", "make_processor"]
+__all__ = ["build_tiny", "build_tiny_llava", "plain_llava_like", "build_from_pretrained", "make_processor"]
