@@ -61,5 +61,4 @@ def merge_adapter(adapter_dir: str | Path, output_dir: str | Path, base: str | N
 
     model, processor = load_adapter(adapter_dir, base)
     merged = model.merge_and_unload()
-    merged.apply_freezing()
     return save_model_folder(merged.eval(), processor, output_dir)

@@ -16,6 +16,9 @@ import math
 
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
+from transformers.utils import logging
+
+logger = logging.get_logger(__name__)
 
 # --------------------------------------------------------------------------------------------------------------------
 # The face-parsing label scheme: CelebAMask-HQ's 19 classes. One place shared by the model, processor, tools and tests.
@@ -95,7 +98,6 @@ class FaceInsightConfig(PreTrainedConfig):
         logic_rules: deterministic relations, each `{"type": "exclusion"|"implication", "a": node, "b": node}`
             ("a and b never together" / "a implies b"). One-value-per-categorical-facet is implied by the schema.
         lm_loss_weight / bce_loss_weight / logic_loss_weight: weights of the three loss parts.
-        freeze_*: which components get no gradients (vision tower, parser, parsing encoder, language model).
     """
 
     model_type = "faceinsight"
@@ -127,9 +129,9 @@ class FaceInsightConfig(PreTrainedConfig):
     parsing_seq_length: int = 49
     projector_hidden_act: str = "gelu"
     multimodal_projector_bias: bool = True
-    vision_feature_layer: int = -1
+    vision_feature_layer: int | list[int] = -1
     vision_feature_select_strategy: str = "full"
-    parsing_feature_layer: int = -1
+    parsing_feature_layer: int | list[int] = -1
     parsing_feature_select_strategy: str = "full"
 
     image_mean: list[float] | None = None
@@ -157,13 +159,20 @@ class FaceInsightConfig(PreTrainedConfig):
     bce_loss_weight: float = 1.0
     logic_loss_weight: float = 0.1
 
-    freeze_vision_tower: bool = True
-    freeze_parser: bool = True
-    freeze_parsing_encoder: bool = True
-    freeze_language_model: bool = True
     tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs):
+        legacy = sorted(key for key in kwargs if key.startswith("freeze_"))
+        if legacy:  # configs written before 0.2 stored freezing; it is now the training recipe's choice
+            logger.warning_once(
+                f"FaceInsightConfig: ignoring {legacy}: freezing is a training choice (model.freeze(...)), not a "
+                "model property; a loaded model trains every part"
+            )
+            for key in legacy:
+                kwargs.pop(key)
+        if isinstance(self.parser_config, dict) and not {"num_labels", "id2label"} & set(self.parser_config):
+            # a parser config given without labels gets the CelebAMask-HQ scheme, as when none is given
+            self.parser_config = {**self.sub_configs_defaults["parser_config"].init_kwargs, **self.parser_config}
         super().__post_init__(**kwargs)
         if self.parsing_encoder_config is None:
             self.parsing_encoder_config = copy.deepcopy(self.vision_config)

@@ -134,6 +134,14 @@ class FaceInsightCorrelationConstraintModule(nn.Module):
             buffers.update(prompt_ids=prompt_ids, prompt_mask=prompt_mask)
         return buffers
 
+    def learn_node_inputs(self, initial: torch.Tensor):
+        """Switch from prompt-based node inputs to learned ones, starting at `initial` (N, d) (after the LM's
+        vocabulary lost the prompts' tokens); the caller clears `config.label_prompt_token_ids` to match."""
+        self.node_embeddings = nn.Parameter(initial.to(self.label_bias.device))
+        for name in ("prompt_ids", "prompt_mask"):
+            if name in self._buffers:
+                del self._buffers[name]
+
     def node_inputs(self, input_embeddings: nn.Module) -> torch.Tensor:
         if self.node_embeddings is not None:
             return self.node_embeddings
@@ -197,9 +205,10 @@ class FaceInsightLogicalConstraintModule(nn.Module):
             "facet_membership": facet_membership,
         }
 
-    def loss(self, probabilities: torch.Tensor) -> torch.Tensor:
+    def loss(self, probabilities: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
         """Mean violation over every rule and facet constraint: p_a p_b for exclusions, p_a (1 - p_b) for
-        implications, (sum of a facet's value probabilities - 1)^2 for one-value-per-facet."""
+        implications, (sum of a facet's value probabilities - 1)^2 for one-value-per-facet. `reduction="none"`
+        gives one mean per image (B,)."""
         terms = []
         if len(self.exclusions):
             terms.append(probabilities[:, self.exclusions[:, 0]] * probabilities[:, self.exclusions[:, 1]])
@@ -209,8 +218,10 @@ class FaceInsightLogicalConstraintModule(nn.Module):
             facet_mass = probabilities @ self.facet_membership.to(probabilities.dtype).T
             terms.append((facet_mass - 1.0) ** 2)
         if not terms:
-            return probabilities.sum() * 0.0
-        return torch.cat(terms, dim=1).mean()
+            per_image = probabilities.sum(1) * 0.0
+        else:
+            per_image = torch.cat(terms, dim=1).mean(1)
+        return per_image if reduction == "none" else per_image.mean()
 
     @torch.no_grad()
     def decide(self, probabilities: torch.Tensor) -> torch.Tensor:

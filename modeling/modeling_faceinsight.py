@@ -1,12 +1,26 @@
-"""FaceInsight model: LLaVA-1.5 layout + face-parsing modality + facial-knowledge modules.
+"""FaceInsight model: transformers' LLaVA (`models/llava/modeling_llava.py`) plus a face-parsing modality and the
+paper's facial-knowledge head.
 
-Data flow for one image:
+Data flow for one image (`get_image_features`):
 
     pixel_values ──► vision tower ──► projector ─────────────────────────────► image tokens  ─┐
          │                                                                                     ├─► scattered into the
          └─► parser (SegFormer; only when no map is given) ─► label map ─► palette render ─►  │   LM's input embeddings
-             parsing encoder (ViT) ─► pool to parsing_seq_length ─► projector ─► parsing tokens┘
+             parsing encoder (ViT) ─► pool to parsing_seq_length ─► projector ─► parsing tokens┘   (placeholders)
     mean(image tokens, parsing tokens) ─► CCM (GCN label classifiers) ─► attribute logits ─► LCM (loss / decisions)
+
+What differs from LLaVA, and why:
+
+* `get_image_features` returns `FaceInsightImageOutput`: LLaVA's fields (the tower's outputs, `pooler_output` = image
+  tokens per image) plus the parsing tokens, attribute logits and label maps of the same images, so that `generate`
+  can encode every visual input once before prefill (`mm_encoder_outputs`) and the parsing branch sees the pixels.
+* Two placeholder tokens (image, parsing); `get_placeholder_mask` returns a mask for each. Parsing placeholders may
+  be absent from a prompt (the LM then reads image tokens only, as LLaVA's does); image placeholders must match.
+* `_expand_multimodal_outputs` repeats the parsing tokens and logits with the image tokens (beams, several returned
+  sequences); transformers' own expansion knows only `pooler_output`.
+* The loss adds the attribute head's BCE and logic terms to the LM loss, all weighted here and only here.
+* Freezing is a training choice (`freeze(...)`), never saved: a loaded model trains every part, as LLaVA does. The
+  parser always runs in eval mode (no gradient passes its argmax; it is trained on its own by `train-parser`).
 
 This file is uploaded to the Hub as remote code: it imports only `torch`, `transformers` and same-folder modules.
 """
@@ -20,33 +34,82 @@ from torch import nn
 from transformers import AutoModel, AutoModelForSemanticSegmentation, GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
-from transformers.modeling_outputs import MultimodalBaseModelOutputWithPast, MultimodalCausalLMOutputWithPast
+from transformers.modeling_outputs import (
+    BaseModelOutputWithPooling,
+    MultimodalBaseModelOutputWithPast,
+    MultimodalCausalLMOutputWithPast,
+)
 from transformers.modeling_utils import slice_logits_to_keep
-from transformers.utils import ModelOutput
+from transformers.processing_utils import Unpack
+from transformers.utils import ModelOutput, TransformersKwargs, torch_compilable_check
+from transformers.utils.deprecation import deprecate_kwarg
+from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
+from transformers.utils.output_capturing import select_hidden_states
 
 from .configuration_faceinsight import FaceInsightConfig
 from .knowledge_faceinsight import FaceInsightCorrelationConstraintModule, FaceInsightLogicalConstraintModule
 
 UNKNOWN_PARSING_LABEL = -1  # a parsing map filled with this value asks the in-model parser for that image
+FREEZABLE_PARTS = ("vision_tower", "parser", "parsing_encoder", "language_model")
+
+
+@dataclass
+class FaceInsightImageOutput(BaseModelOutputWithPooling):
+    """What `get_image_features` returns for N images. As LLaVA's: the image tower's `last_hidden_state`,
+    `hidden_states`, `attentions`, and `pooler_output`, the projected image tokens (a list of N tensors
+    (image_seq_length, text width)). FaceInsight adds, for the same images: `parsing_pooler_output` (the projected
+    parsing tokens, a list of N tensors (parsing_seq_length, text width)), `attribute_logits` (N, num label nodes)
+    and `parsing_maps` (N, H, W), the label maps the parsing branch read."""
+
+    parsing_pooler_output: list[torch.FloatTensor] | None = None
+    attribute_logits: torch.FloatTensor | None = None
+    parsing_maps: torch.LongTensor | None = None
+
+    def select_images(self, order: list[int]) -> "FaceInsightImageOutput":
+        """The same output for the images `order` names (repeats allowed), every per-image field taken alike."""
+        index = torch.tensor(order, dtype=torch.long)
+
+        def pick(value):
+            if isinstance(value, torch.Tensor):
+                return value[index.to(value.device)]
+            if isinstance(value, list):
+                return [value[i] for i in order]
+            if isinstance(value, tuple):
+                return tuple(pick(item) for item in value)
+            return value
+
+        return type(self)(**{key: pick(value) for key, value in self.items()})
 
 
 @dataclass
 class FaceInsightModelOutputWithPast(MultimodalBaseModelOutputWithPast):
-    """Adds the attribute logits (one row per image) and the label maps the parsing branch used."""
+    """LLaVA's output; `image_outputs` is a `FaceInsightImageOutput` (None when no image was encoded)."""
 
-    attribute_logits: torch.FloatTensor | None = None
-    parsing_maps: torch.LongTensor | None = None
+    @property
+    def attribute_logits(self):
+        return None if self.image_outputs is None else self.image_outputs.attribute_logits
+
+    @property
+    def parsing_maps(self):
+        return None if self.image_outputs is None else self.image_outputs.parsing_maps
 
 
 @dataclass
 class FaceInsightCausalLMOutputWithPast(MultimodalCausalLMOutputWithPast):
-    """`loss` is the weighted total; `lm_loss`, `bce_loss` and `logic_loss` are its unweighted parts."""
+    """`loss` is the weighted total; `lm_loss`, `bce_loss` and `logic_loss` are its unweighted parts
+    (`loss = lm_loss_weight * lm_loss + bce_loss_weight * bce_loss + logic_loss_weight * logic_loss`)."""
 
     lm_loss: torch.FloatTensor | None = None
     bce_loss: torch.FloatTensor | None = None
     logic_loss: torch.FloatTensor | None = None
-    attribute_logits: torch.FloatTensor | None = None
-    parsing_maps: torch.LongTensor | None = None
+
+    @property
+    def attribute_logits(self):
+        return None if self.image_outputs is None else self.image_outputs.attribute_logits
+
+    @property
+    def parsing_maps(self):
+        return None if self.image_outputs is None else self.image_outputs.parsing_maps
 
 
 @dataclass
@@ -61,14 +124,41 @@ class FaceInsightAttributePredictions(ModelOutput):
     parsing_maps: torch.LongTensor | None = None
 
 
-class FaceInsightMultiModalProjector(nn.Module):
-    """LLaVA-1.5's two-layer MLP from a vision width to the LM width."""
+def _num_layers(feature_layer: int | list[int]) -> int:
+    return 1 if isinstance(feature_layer, int) else len(feature_layer)
 
-    def __init__(self, in_features: int, out_features: int, activation: str, bias: bool):
+
+def _select_features(hidden_states, feature_layer: int | list[int], strategy: str) -> torch.Tensor:
+    """LLaVA's selection: the hidden states of one layer (or several, concatenated), CLS dropped for "default"."""
+    layers = [feature_layer] if isinstance(feature_layer, int) else feature_layer
+    selected = [hidden_states[layer] for layer in layers]
+    if strategy == "default":
+        selected = [features[:, 1:] for features in selected]
+    return torch.cat(selected, dim=-1)
+
+
+def _pool_tokens(features: torch.Tensor, length: int) -> torch.Tensor:
+    """Average-pool (B, T, d) tokens to (B, length, d): over the 2-D patch grid when both counts are squares."""
+    tokens = features.shape[1]
+    if tokens == length:
+        return features
+    side, target_side = math.isqrt(tokens), math.isqrt(length)
+    if side * side == tokens and target_side * target_side == length:
+        grid = features.transpose(1, 2).reshape(features.shape[0], -1, side, side)
+        return F.adaptive_avg_pool2d(grid, target_side).flatten(2).transpose(1, 2)
+    return F.adaptive_avg_pool1d(features.transpose(1, 2), length).transpose(1, 2)
+
+
+class FaceInsightMultiModalProjector(nn.Module):
+    """LLaVA-1.5's two-layer MLP from a vision width (times the feature layers used) to the LM width."""
+
+    def __init__(self, config: FaceInsightConfig, vision_config, feature_layer: int | list[int]):
         super().__init__()
-        self.linear_1 = nn.Linear(in_features, out_features, bias=bias)
-        self.act = ACT2FN[activation]
-        self.linear_2 = nn.Linear(out_features, out_features, bias=bias)
+        text_width = config.text_config.hidden_size
+        in_features = vision_config.hidden_size * _num_layers(feature_layer)
+        self.linear_1 = nn.Linear(in_features, text_width, bias=config.multimodal_projector_bias)
+        self.act = ACT2FN[config.projector_hidden_act]
+        self.linear_2 = nn.Linear(text_width, text_width, bias=config.multimodal_projector_bias)
 
     def forward(self, features):
         return self.linear_2(self.act(self.linear_1(features)))
@@ -93,9 +183,8 @@ class FaceInsightParsingRenderer(nn.Module):
 
     def forward(self, label_maps: torch.LongTensor, dtype: torch.dtype) -> torch.Tensor:
         if label_maps.shape[-2:] != (self.image_size, self.image_size):
-            label_maps = F.interpolate(
-                label_maps[:, None].float(), size=(self.image_size, self.image_size), mode="nearest"
-            )[:, 0].long()
+            size = (self.image_size, self.image_size)
+            label_maps = F.interpolate(label_maps[:, None].float(), size=size, mode="nearest")[:, 0].long()
         rendered = self.palette[label_maps].permute(0, 3, 1, 2)
         return ((rendered - self.mean) / self.std).to(dtype)
 
@@ -120,33 +209,15 @@ class FaceInsightParserInputNormalizer(nn.Module):
         return pixel_values * self.scale.to(pixel_values.dtype) + self.shift.to(pixel_values.dtype)
 
 
-def _select_features(outputs, layer: int, strategy: str) -> torch.Tensor:
-    features = outputs.last_hidden_state if layer == -1 else outputs.hidden_states[layer]
-    return features[:, 1:] if strategy == "default" else features
-
-
-def _pool_tokens(features: torch.Tensor, length: int) -> torch.Tensor:
-    """Average-pool (B, T, d) tokens to (B, length, d): over the 2-D patch grid when both counts are squares."""
-    tokens = features.shape[1]
-    if tokens == length:
-        return features
-    side, target_side = math.isqrt(tokens), math.isqrt(length)
-    if side * side == tokens and target_side * target_side == length:
-        grid = features.transpose(1, 2).reshape(features.shape[0], -1, side, side)
-        return F.adaptive_avg_pool2d(grid, target_side).flatten(2).transpose(1, 2)
-    return F.adaptive_avg_pool1d(features.transpose(1, 2), length).transpose(1, 2)
-
-
 class FaceInsightPreTrainedModel(PreTrainedModel):
     config: FaceInsightConfig
-    config_class = FaceInsightConfig
     base_model_prefix = "model"
     input_modalities = ("image", "text")
     supports_gradient_checkpointing = True
     _supports_flash_attn = True
     _supports_sdpa = True
     _supports_attention_backend = True
-    _can_compile_fullgraph = False
+    _can_compile_fullgraph = False  # the parsing branch validates maps and parses on demand (data-dependent)
     _no_split_modules = []
 
     def _init_weights(self, module):
@@ -164,26 +235,14 @@ class FaceInsightPreTrainedModel(PreTrainedModel):
                 init.zeros_(module.region_readout)
 
     @classmethod
-    def from_pretrained(cls, *args, **kwargs):
-        """As in transformers; loading replaces parameters, so the config's freezing is applied again afterwards."""
-        loaded = super().from_pretrained(*args, **kwargs)
-        model = loaded[0] if isinstance(loaded, tuple) else loaded
-        model.apply_freezing()
-        return loaded
-
-    def apply_freezing(self):
-        """Give no gradients to the components the config marks frozen (vision tower, parser, parsing encoder, LM)."""
-        base = self.model if isinstance(self, FaceInsightForConditionalGeneration) else self
-        frozen = {
-            "vision_tower": self.config.freeze_vision_tower,
-            "parser": self.config.freeze_parser,
-            "parsing_encoder": self.config.freeze_parsing_encoder,
-            "language_model": self.config.freeze_language_model,
-        }
-        for name, is_frozen in frozen.items():
-            getattr(base, name).requires_grad_(not is_frozen)
-        if base is not self:
-            self.lm_head.requires_grad_(not self.config.freeze_language_model)
+    def is_custom_code(cls) -> bool:
+        """False, so that weight initialisation treats FaceInsight as transformers treats its own models.
+        transformers hands a custom-code model's flag down to every sub-model, and then skips the `_init_weights` of
+        modules without parameters of their own (for remote code that writes weights in place, outside
+        `transformers.initialization`). That would leave the library's own towers (SigLIP's attention, say) initialised
+        differently when loaded from a checkpoint that lacks them than when built. FaceInsight initialises through
+        `transformers.initialization` only and ties parameters, never modules, which is all the flag guards against."""
+        return False
 
     def refresh_config_buffers(self):
         """Recompute every config-derived buffer (C_hat, rules, palette, normalisation) after the config changed;
@@ -205,30 +264,26 @@ class FaceInsightPreTrainedModel(PreTrainedModel):
 
 
 class FaceInsightModel(FaceInsightPreTrainedModel):
-    """Vision tower, parsing branch, projectors, knowledge modules and the language model (without LM head)."""
+    """Vision tower, parsing branch, projectors, knowledge head and the language model (without LM head)."""
 
     def __init__(self, config: FaceInsightConfig):
         super().__init__(config)
-        text_width = config.text_config.hidden_size
         self.vision_tower = AutoModel.from_config(config.vision_config)
         self.multi_modal_projector = FaceInsightMultiModalProjector(
-            config.vision_config.hidden_size, text_width, config.projector_hidden_act, config.multimodal_projector_bias
+            config, config.vision_config, config.vision_feature_layer
         )
         self.parser = AutoModelForSemanticSegmentation.from_config(config.parser_config)
+        self.parser_input_normalizer = FaceInsightParserInputNormalizer(config)
         self.parsing_renderer = FaceInsightParsingRenderer(config)
         self.parsing_encoder = AutoModel.from_config(config.parsing_encoder_config)
         self.parsing_projector = FaceInsightMultiModalProjector(
-            config.parsing_encoder_config.hidden_size,
-            text_width,
-            config.projector_hidden_act,
-            config.multimodal_projector_bias,
+            config, config.parsing_encoder_config, config.parsing_feature_layer
         )
         self.correlation_module = FaceInsightCorrelationConstraintModule(config)
         self.logic_module = FaceInsightLogicalConstraintModule(config)
         self.language_model = AutoModel.from_config(config.text_config)
-        self.parser_input_normalizer = FaceInsightParserInputNormalizer(config)
+        self.frozen_parts = set()
         self.post_init()
-        self.apply_freezing()
 
     def get_input_embeddings(self):
         return self.language_model.get_input_embeddings()
@@ -236,14 +291,26 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
     def set_input_embeddings(self, value):
         self.language_model.set_input_embeddings(value)
 
-    # -------------------------------------------------------------------------------------------------------------
-    def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) -> projected image tokens (B, image_seq_length, text width)."""
-        layer = self.config.vision_feature_layer
-        outputs = self.vision_tower(pixel_values, output_hidden_states=layer != -1, return_dict=True)
-        features = _select_features(outputs, layer, self.config.vision_feature_select_strategy)
-        return self.multi_modal_projector(features)
+    # -- training choices ---------------------------------------------------------------------------------------------
+    def freeze(self, *parts: str):
+        """Give `parts` (of FREEZABLE_PARTS) no gradients, and keep them in eval mode while the rest trains, so
+        their dropout and BatchNorm statistics never move (open_clip's `lock_image_tower`, for every tower). A
+        training recipe's choice: it is not saved, and a loaded model trains every part."""
+        unknown = sorted(set(parts) - set(FREEZABLE_PARTS))
+        if unknown:
+            raise ValueError(f"freeze: unknown parts {unknown}; FaceInsight's parts are {list(FREEZABLE_PARTS)}")
+        for part in parts:
+            getattr(self, part).requires_grad_(False)
+        self.frozen_parts.update(parts)
+        return self.train(self.training)
 
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for part in ("parser", *sorted(self.frozen_parts)):  # the parser: no gradient passes its argmax
+            getattr(self, part).eval()
+        return self
+
+    # -- the parsing branch -------------------------------------------------------------------------------------------
     @torch.no_grad()
     def parse_faces(self, pixel_values: torch.Tensor) -> torch.LongTensor:
         """The in-model parser's label maps (B, H, W) at the resolution of `pixel_values`."""
@@ -262,7 +329,7 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
                 f"parsing_maps must have shape (num_images, height, width) with num_images={pixel_values.shape[0]} "
                 f"(one per image), got {tuple(parsing_maps.shape)}"
             )
-        parsing_maps = parsing_maps.long()
+        parsing_maps = parsing_maps.to(pixel_values.device).long()
         low, high = int(parsing_maps.min()), int(parsing_maps.max())
         if low < UNKNOWN_PARSING_LABEL or high >= num_labels:
             raise ValueError(
@@ -282,25 +349,28 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         """Label maps -> projected parsing tokens (B, parsing_seq_length, text width)."""
         rendered = self.parsing_renderer(parsing_maps, dtype)
         layer = self.config.parsing_feature_layer
-        outputs = self.parsing_encoder(rendered, output_hidden_states=layer != -1, return_dict=True)
-        features = _select_features(outputs, layer, self.config.parsing_feature_select_strategy)
+        outputs = self.parsing_encoder(rendered, output_hidden_states=layer, return_dict=True)
+        features = _select_features(outputs.hidden_states, layer, self.config.parsing_feature_select_strategy)
         return self.parsing_projector(_pool_tokens(features, self.config.parsing_seq_length))
 
+    # -- the knowledge head -------------------------------------------------------------------------------------------
     def region_pooled_features(self, image_features: torch.Tensor, parsing_maps: torch.LongTensor):
         """Image tokens averaged within each parsing region: (B, R, d) features and (B, R) which regions are present.
         A token counts towards a region by the share of its pixels that carry the region's label."""
         num_regions = self.config.parser_config.num_labels
-        side = int(round(image_features.shape[1] ** 0.5))
+        side = math.isqrt(image_features.shape[1])
         if side * side != image_features.shape[1]:
-            raise ValueError(f"region_readout needs a square grid of image tokens, got {image_features.shape[1]} "
-                             "tokens; set config.region_readout=False for this vision tower")  # fmt: skip
+            raise ValueError(
+                f"region_readout needs a square grid of image tokens, got {image_features.shape[1]} tokens; set "
+                "config.region_readout=False for this vision tower"
+            )
         one_hot = F.one_hot(parsing_maps.long().clamp(0, num_regions - 1), num_regions).permute(0, 3, 1, 2)
         shares = F.adaptive_avg_pool2d(one_hot.to(image_features.dtype), side).flatten(2)  # (B, R, T)
         mass = shares.sum(-1, keepdim=True)
         return (shares / mass.clamp(min=1e-6)) @ image_features, mass.squeeze(-1) > 0
 
-    def attribute_logits(self, image_features: torch.Tensor, parsing_features: torch.Tensor,
-                         parsing_maps: torch.LongTensor | None = None) -> torch.Tensor:  # fmt: skip
+    def attribute_logits(self, image_features, parsing_features, parsing_maps=None) -> torch.Tensor:
+        """(B, num label nodes) from both modalities' tokens: the paper's CCM, plus the region read-out."""
         # each modality weighs the same, whatever its token count (parsing tokens are pooled to fewer)
         pooled = (image_features.mean(1) + parsing_features.mean(1)) / 2
         regions = present = None
@@ -308,33 +378,79 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
             regions, present = self.region_pooled_features(image_features, parsing_maps)
         return self.correlation_module(pooled, self.get_input_embeddings(), regions, present)
 
-    def encode_visual(self, pixel_values: torch.FloatTensor, parsing_maps: torch.LongTensor | None = None):
-        """Both visual branches and the attribute head: (image tokens, parsing tokens, attribute logits, maps used)."""
+    # -- LLaVA's interface --------------------------------------------------------------------------------------------
+    @merge_with_config_defaults
+    @can_return_tuple
+    @select_hidden_states("vision_feature_layer")
+    def get_image_features(
+        self,
+        pixel_values: torch.FloatTensor,
+        parsing_maps: torch.LongTensor | None = None,
+        vision_feature_layer: int | list[int] | None = None,
+        vision_feature_select_strategy: str | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> tuple | FaceInsightImageOutput:
+        """Every visual input of N images: image tokens (as LLaVA's), parsing tokens, attribute logits and the label
+        maps used. `parsing_maps` (N, H, W) in 0..18, -1 where the in-model parser should parse; None parses all."""
         pixel_values = pixel_values.to(self.vision_tower.dtype)
-        image_features = self.get_image_features(pixel_values)
+        image_outputs = self.vision_tower(pixel_values, return_dict=True, **kwargs)
+        selected = _select_features(image_outputs.hidden_states, vision_feature_layer, vision_feature_select_strategy)
+        image_features = self.multi_modal_projector(selected)
         used_maps = self.resolve_parsing_maps(pixel_values, parsing_maps)
         parsing_features = self.get_parsing_features(used_maps, image_features.dtype)
-        logits = self.attribute_logits(image_features, parsing_features, used_maps)
-        return image_features, parsing_features, logits, used_maps
+        return FaceInsightImageOutput(
+            last_hidden_state=image_outputs.last_hidden_state,
+            pooler_output=list(image_features),
+            hidden_states=image_outputs.hidden_states,
+            attentions=image_outputs.attentions,
+            parsing_pooler_output=list(parsing_features),
+            attribute_logits=self.attribute_logits(image_features, parsing_features, used_maps),
+            parsing_maps=used_maps,
+        )
 
-    def _has_placeholders(self, input_ids: torch.LongTensor) -> bool:
-        placeholders = (input_ids == self.config.image_token_id) | (input_ids == self.config.parsing_token_id)
-        return bool(placeholders.any())
+    def placeholder_positions(self, input_ids, inputs_embeds, token_id: int) -> torch.BoolTensor:
+        """(B, T) where `token_id` stands, read from `input_ids` or, without them, from the embeddings."""
+        if input_ids is not None:
+            return input_ids == token_id
+        placeholder = self.get_input_embeddings()(torch.tensor(token_id, device=inputs_embeds.device))
+        return (inputs_embeds == placeholder).all(-1)
 
-    def _scatter(self, input_ids, inputs_embeds, token_id, features, what):
-        mask = input_ids == token_id
-        found, expected = int(mask.sum()), features.shape[0] * features.shape[1]
-        if found == 0:
-            return inputs_embeds
-        if found != expected:
+    def get_placeholder_mask(self, input_ids, inputs_embeds, image_features, parsing_features):
+        """LLaVA's `get_placeholder_mask` for both of FaceInsight's placeholders: (image mask, parsing mask), each
+        (B, T, 1), from `input_ids` or `inputs_embeds`. Image placeholders must match the image features one to one;
+        parsing placeholders must match the parsing features, or be absent (the LM then reads image tokens only)."""
+        image_mask = self.placeholder_positions(input_ids, inputs_embeds, self.config.image_token_id)
+        parsing_mask = self.placeholder_positions(input_ids, inputs_embeds, self.config.parsing_token_id)
+        n_image, n_parsing = image_mask.sum(), parsing_mask.sum()
+        torch_compilable_check(
+            n_image * inputs_embeds.shape[-1] == image_features.numel(),
+            lambda: f"Image features and image tokens do not match, tokens: {int(n_image)}, features: "
+            f"{image_features.shape[0]} (build inputs with FaceInsightProcessor, one <image> per image, untruncated)",
+        )
+        torch_compilable_check(
+            (n_parsing == 0) | (n_parsing * inputs_embeds.shape[-1] == parsing_features.numel()),
+            lambda: f"Parsing features and parsing tokens do not match, tokens: {int(n_parsing)}, features: "
+            f"{parsing_features.shape[0]} (each image's parsing tokens follow its image tokens)",
+        )
+        return image_mask.unsqueeze(-1), parsing_mask.unsqueeze(-1)
+
+    def merge_visual_tokens(self, input_ids, inputs_embeds, image_outputs: FaceInsightImageOutput):
+        """inputs_embeds with the image and parsing tokens scattered into their placeholders."""
+        image_features = torch.cat(image_outputs.pooler_output).to(inputs_embeds.device, inputs_embeds.dtype)
+        if image_outputs.parsing_pooler_output is None:
             raise ValueError(
-                f"{what} tokens and features do not match: the text holds {found} {what} placeholder tokens but "
-                f"{features.shape[0]} image(s) give {expected} ({features.shape[1]} each). Build inputs with "
-                "FaceInsightProcessor, one <image> per image, and do not truncate them."
+                "The pre-encoded image output carries no parsing tokens (generate's prefill_chunk_size keeps image "
+                "tokens only, which FaceInsight cannot use); generate without prefill chunking"
             )
-        return inputs_embeds.masked_scatter(mask.unsqueeze(-1), features.to(inputs_embeds.dtype))
+        parsing_features = torch.cat(image_outputs.parsing_pooler_output).to(inputs_embeds.device, inputs_embeds.dtype)
+        image_mask, parsing_mask = self.get_placeholder_mask(input_ids, inputs_embeds, image_features, parsing_features)
+        inputs_embeds = inputs_embeds.masked_scatter(image_mask, image_features)
+        if parsing_mask.any():
+            inputs_embeds = inputs_embeds.masked_scatter(parsing_mask, parsing_features)
+        return inputs_embeds
 
-    # -------------------------------------------------------------------------------------------------------------
+    @can_return_tuple
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -344,34 +460,33 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         position_ids: torch.LongTensor | None = None,
         cache=None,
         inputs_embeds: torch.FloatTensor | None = None,
-        **kwargs,
-    ) -> FaceInsightModelOutputWithPast:
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("Pass exactly one of input_ids or inputs_embeds")
+        vision_feature_layer: int | list[int] | None = None,
+        vision_feature_select_strategy: str | None = None,
+        mm_encoder_outputs: dict[str, FaceInsightImageOutput] | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> tuple | FaceInsightModelOutputWithPast:
+        if (input_ids is None) ^ (inputs_embeds is not None):
+            raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
+        if pixel_values is not None and mm_encoder_outputs is not None:
+            raise ValueError("You cannot specify both pixel_values and mm_encoder_outputs at the same time")
         if parsing_maps is not None and pixel_values is None:
             raise ValueError("parsing_maps were given without pixel_values; pass the images they belong to")
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
 
-        attribute_logits = used_maps = None
-        if pixel_values is not None:
-            image_features, parsing_features, attribute_logits, used_maps = self.encode_visual(
-                pixel_values, parsing_maps
+        mm_encoder_outputs = dict(mm_encoder_outputs) if mm_encoder_outputs is not None else {}
+        if mm_encoder_outputs.get("image") is None and pixel_values is not None:
+            mm_encoder_outputs["image"] = self.get_image_features(
+                pixel_values=pixel_values,
+                parsing_maps=parsing_maps,
+                vision_feature_layer=vision_feature_layer,
+                vision_feature_select_strategy=vision_feature_select_strategy,
+                return_dict=True,
+                **kwargs,
             )
-            if input_ids is not None:
-                inputs_embeds = self._scatter(
-                    input_ids, inputs_embeds, self.config.image_token_id, image_features, "image"
-                )
-                inputs_embeds = self._scatter(
-                    input_ids, inputs_embeds, self.config.parsing_token_id, parsing_features, "parsing"
-                )
-        elif (
-            input_ids is not None
-            and (cache is None or cache.get_seq_length() == 0)
-            and self._has_placeholders(input_ids)
-        ):
-            # checked in prefill only: decode steps never carry placeholders and must not pay for a device sync
-            raise ValueError("The text holds image/parsing placeholder tokens but no pixel_values were given")
+        image_outputs = mm_encoder_outputs.get("image")
+        if image_outputs is not None:
+            inputs_embeds = self.merge_visual_tokens(input_ids, inputs_embeds, image_outputs)
 
         outputs = self.language_model(
             attention_mask=attention_mask,
@@ -380,40 +495,59 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
             inputs_embeds=inputs_embeds,
             **kwargs,
         )
-        return FaceInsightModelOutputWithPast(
-            last_hidden_state=outputs.last_hidden_state,
-            cache=outputs.cache,
-            hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions,
-            attribute_logits=attribute_logits,
-            parsing_maps=used_maps,
-        )
+        return FaceInsightModelOutputWithPast(**outputs, image_outputs=image_outputs)
 
 
 class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, GenerationMixin):
     """FaceInsight with the LM head: chat generation and structured face predictions from one forward pass."""
 
     _tied_weights_keys = {"lm_head.weight": "model.language_model.embed_tokens.weight"}
+    _tp_plan = {"lm_head": "colwise_gather_output"}
 
     def __init__(self, config: FaceInsightConfig):
         super().__init__(config)
         self.model = FaceInsightModel(config)
         self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
         self.post_init()
-        self.apply_freezing()
 
-    def get_input_embeddings(self):
-        return self.model.get_input_embeddings()
-
-    def set_input_embeddings(self, value):
-        self.model.set_input_embeddings(value)
-
-    def get_output_embeddings(self):
+    def get_output_embeddings(self) -> nn.Module:
         return self.lm_head
 
-    # -------------------------------------------------------------------------------------------------------------
-    def _attribute_losses(self, attribute_logits, attribute_labels):
-        """BCE over labelled nodes (labels -100 are masked: facets a dataset lacks) and the logic violation loss."""
+    def freeze(self, *parts: str):
+        """`FaceInsightModel.freeze`; freezing the language model freezes its head too."""
+        self.model.freeze(*parts)
+        if "language_model" in parts:
+            self.lm_head.requires_grad_(False)
+        return self
+
+    def get_image_features(
+        self, pixel_values, parsing_maps=None, vision_feature_layer=None, vision_feature_select_strategy=None, **kwargs
+    ):
+        return self.model.get_image_features(
+            pixel_values=pixel_values,
+            parsing_maps=parsing_maps,
+            vision_feature_layer=vision_feature_layer,
+            vision_feature_select_strategy=vision_feature_select_strategy,
+            **kwargs,
+        )
+
+    def resize_token_embeddings(self, *args, **kwargs):
+        """As transformers' resize; label prompts whose token ids a smaller vocabulary drops become learned node
+        inputs of the CCM, starting from what the prompts gave before the resize."""
+        head = self.model.correlation_module
+        before = head.node_inputs(self.get_input_embeddings()).detach().clone()
+        embeddings = super().resize_token_embeddings(*args, **kwargs)
+        ids = self.config.label_prompt_token_ids
+        if ids is not None and max(max(row) for row in ids) >= embeddings.num_embeddings:
+            self.config.label_prompt_token_ids = None
+            head.learn_node_inputs(before)
+        return embeddings
+
+    # -- the loss: LM + the attribute head's BCE and logic terms, weighted here only ---------------------------------
+    def _attribute_losses(self, attribute_logits, attribute_labels, num_images_in_batch=None):
+        """Per image: BCE over its labelled nodes (-100 marks nodes a dataset lacks) and the mean rule violation;
+        summed over images and divided by `num_images_in_batch` (the images of the whole accumulated, all-process
+        batch, as `num_items_in_batch` counts tokens), or averaged over this batch's images."""
         expected = (attribute_logits.shape[0], self.config.num_attribute_labels)
         if tuple(attribute_labels.shape) != expected:
             raise ValueError(
@@ -427,10 +561,31 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
             raise ValueError("attribute_labels must hold 0, 1 or -100 (unknown)")
         logits = attribute_logits.float()
         per_label = F.binary_cross_entropy_with_logits(logits, targets.clamp(0, 1), reduction="none")
-        bce_loss = (per_label * known).sum() / known.sum().clamp(min=1)
-        logic_loss = self.model.logic_module.loss(torch.sigmoid(logits))
-        return bce_loss, logic_loss
+        per_image = (per_label * known).sum(1) / known.sum(1).clamp(min=1)
+        return self._image_mean(per_image, num_images_in_batch), self._logic_loss(logits, num_images_in_batch)
 
+    def _logic_loss(self, attribute_logits, num_images_in_batch=None):
+        per_image = self.model.logic_module.loss(torch.sigmoid(attribute_logits.float()), reduction="none")
+        return self._image_mean(per_image, num_images_in_batch)
+
+    @staticmethod
+    def _image_mean(per_image, num_images_in_batch=None):
+        if num_images_in_batch is None:
+            return per_image.mean()
+        return per_image.sum() / torch.as_tensor(num_images_in_batch, device=per_image.device).clamp(min=1)
+
+    def _total_loss(self, lm_loss, bce_loss, logic_loss):
+        config = self.config
+        weighted = [
+            (config.lm_loss_weight, lm_loss),
+            (config.bce_loss_weight, bce_loss),
+            (config.logic_loss_weight, logic_loss),
+        ]
+        parts = [weight * part for weight, part in weighted if part is not None]
+        return torch.stack(parts).sum() if parts else None
+
+    @can_return_tuple
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -440,17 +595,23 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
         position_ids: torch.LongTensor | None = None,
         cache=None,
         inputs_embeds: torch.FloatTensor | None = None,
+        vision_feature_layer: int | list[int] | None = None,
+        vision_feature_select_strategy: str | None = None,
         labels: torch.LongTensor | None = None,
         attribute_labels: torch.Tensor | None = None,
         logits_to_keep: int | torch.Tensor = 0,
-        **kwargs,
-    ) -> FaceInsightCausalLMOutputWithPast:
+        mm_encoder_outputs: dict[str, FaceInsightImageOutput] | None = None,
+        num_images_in_batch: int | torch.Tensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> tuple | FaceInsightCausalLMOutputWithPast:
         r"""
-        labels: token ids for the LM loss (-100 ignored), shape (batch, sequence).
+        labels: token ids for the LM loss (-100 ignored), shape (batch, sequence); `shift_labels` and
+            `num_items_in_batch` reach the loss as in transformers' LLaVA.
         attribute_labels: per-image label-node targets (num_images, num_attribute_labels), 0/1, -100 where unknown.
         parsing_maps: optional label maps (num_images, H, W) in 0..18; -1 everywhere asks the in-model parser.
+        num_images_in_batch: images of the whole accumulated batch (the Trainer's `num_items_in_batch`, for images);
+            the BCE and logic terms are then sums over this batch's images divided by it.
         """
-        num_items_in_batch = kwargs.pop("num_items_in_batch", None)
         outputs = self.model(
             input_ids=input_ids,
             pixel_values=pixel_values,
@@ -459,6 +620,9 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
             position_ids=position_ids,
             cache=cache,
             inputs_embeds=inputs_embeds,
+            vision_feature_layer=vision_feature_layer,
+            vision_feature_select_strategy=vision_feature_select_strategy,
+            mm_encoder_outputs=mm_encoder_outputs,
             **kwargs,
         )
         hidden_states = slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep)
@@ -467,28 +631,18 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
         lm_loss = bce_loss = logic_loss = None
         if labels is not None:
             lm_loss = self.loss_function(
-                logits=logits,
-                labels=labels,
-                vocab_size=self.config.text_config.vocab_size,
-                num_items_in_batch=num_items_in_batch,
+                logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs
             )
+        attribute_logits = outputs.attribute_logits
         if attribute_labels is not None:
-            if outputs.attribute_logits is None:
+            if attribute_logits is None:
                 raise ValueError("attribute_labels were given without pixel_values; attributes are predicted per image")
-            bce_loss, logic_loss = self._attribute_losses(outputs.attribute_logits, attribute_labels)
-        elif labels is not None and outputs.attribute_logits is not None:
-            logic_loss = self.model.logic_module.loss(torch.sigmoid(outputs.attribute_logits.float()))
-
-        weighted = [
-            (self.config.lm_loss_weight, lm_loss),
-            (self.config.bce_loss_weight, bce_loss),
-            (self.config.logic_loss_weight, logic_loss),
-        ]
-        parts = [weight * part for weight, part in weighted if part is not None]
-        loss = torch.stack(parts).sum() if parts else None
+            bce_loss, logic_loss = self._attribute_losses(attribute_logits, attribute_labels, num_images_in_batch)
+        elif labels is not None and attribute_logits is not None:
+            logic_loss = self._logic_loss(attribute_logits, num_images_in_batch)
 
         return FaceInsightCausalLMOutputWithPast(
-            loss=loss,
+            loss=self._total_loss(lm_loss, bce_loss, logic_loss),
             lm_loss=lm_loss,
             bce_loss=bce_loss,
             logic_loss=logic_loss,
@@ -496,8 +650,7 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
             cache=outputs.cache,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
-            attribute_logits=outputs.attribute_logits,
-            parsing_maps=outputs.parsing_maps,
+            image_outputs=outputs.image_outputs,
         )
 
     @torch.no_grad()
@@ -505,26 +658,30 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
         self, pixel_values: torch.FloatTensor, parsing_maps: torch.LongTensor | None = None
     ) -> FaceInsightAttributePredictions:
         """Structured per-image predictions; needs no text (the attribute head reads only the visual tokens)."""
-        if parsing_maps is not None:
-            parsing_maps = parsing_maps.to(self.device)
-        _, _, logits, used_maps = self.model.encode_visual(pixel_values.to(self.device), parsing_maps)
-        logits = logits.float()
+        image_outputs = self.model.get_image_features(pixel_values.to(self.device), parsing_maps, return_dict=True)
+        logits = image_outputs.attribute_logits.float()
         probabilities = torch.sigmoid(logits)
         return FaceInsightAttributePredictions(
             logits=logits,
             probabilities=probabilities,
             decisions=self.model.logic_module.decide(probabilities),
-            parsing_maps=used_maps,
+            parsing_maps=image_outputs.parsing_maps,
         )
 
-    def prepare_inputs_for_generation(self, *args, parsing_maps=None, is_first_iteration=False, **kwargs):
-        """Images and parsing maps go in the first step only; later steps read the KV cache."""
-        model_inputs = super().prepare_inputs_for_generation(*args, is_first_iteration=is_first_iteration, **kwargs)
-        if is_first_iteration or not kwargs.get("use_cache", True):
-            model_inputs["parsing_maps"] = parsing_maps
-        else:
-            model_inputs.pop("pixel_values", None)
-        return model_inputs
+    def _expand_multimodal_outputs(self, input_ids, mm_encoder_output, expand_size=1, inputs_embeds=None):
+        """generate() repeats each sample `expand_size` times (beams, several returned sequences), and each sample's
+        images go with it: [A, B] -> [A, B, A, B] for a sample holding A and B. Every per-image field is repeated,
+        the parsing tokens and attribute logits with the image tokens."""
+        image_outputs = mm_encoder_output.get("image")
+        if image_outputs is None or expand_size == 1:
+            return mm_encoder_output
+        if input_ids is not None and input_ids.numel() == 0:
+            input_ids = None
+        mask = self.model.placeholder_positions(input_ids, inputs_embeds, self.config.image_token_id)
+        per_sample = (mask.sum(-1) // self.config.image_seq_length).tolist()
+        starts = [sum(per_sample[:sample]) for sample in range(len(per_sample))]
+        order = [start + k for start, count in zip(starts, per_sample) for _ in range(expand_size) for k in range(count)]
+        return {**mm_encoder_output, "image": image_outputs.select_images(order)}
 
 
 __all__ = ["FaceInsightPreTrainedModel", "FaceInsightModel", "FaceInsightForConditionalGeneration"]

@@ -250,7 +250,6 @@ def train_parser(
     if faceinsight_model is not None:
         from faceinsight.hub.export import save_model_folder
 
-        faceinsight_model.apply_freezing()
         save_model_folder(faceinsight_model, processor, output_dir)
     else:
         from faceinsight.processing.image_processing_faceinsight import FaceInsightImageProcessor

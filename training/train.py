@@ -141,13 +141,12 @@ def run_training(script_args: FaceInsightScriptArguments, training_args) -> dict
         model.config.logic_rules, model.config.logic_loss_weight = [], 0.0
         model.refresh_config_buffers()
 
-    frozen_by_config = {"vision_tower": model.config.freeze_vision_tower,
-                        "parsing_encoder": model.config.freeze_parsing_encoder}  # fmt: skip
+    # the recipe's choice, not the model's: stage 1 trains projectors and knowledge; stage 2 adds LoRA on the LM,
+    # whose base weights PEFT freezes (the LM stays in train mode for the adapter's dropout)
     extra_trained = [name for name, wanted in (("vision_tower", script_args.train_vision_tower),
                                                ("parsing_encoder", script_args.train_parsing_encoder)) if wanted]  # fmt: skip
-    for name in extra_trained:
-        setattr(model.config, f"freeze_{name}", False)
-    model.apply_freezing()
+    frozen = [part for part in ("vision_tower", "parsing_encoder") if part not in extra_trained]
+    model.freeze("parser", *frozen, *(["language_model"] if script_args.recipe == "stage1" else []))
 
     if script_args.recipe == "stage2":
         targets = "|".join(m.strip() for m in script_args.lora_target_modules.split(","))
@@ -186,9 +185,6 @@ def run_training(script_args: FaceInsightScriptArguments, training_args) -> dict
                      base_config)  # fmt: skip
     if hasattr(final, "merge_and_unload"):
         final = final.merge_and_unload()
-    for name, frozen in frozen_by_config.items():  # training a tower was this run's choice, not the model's default
-        setattr(final.config, f"freeze_{name}", frozen)
-    final.apply_freezing()
     final.eval()
     save_model_folder(final, processor, output_dir)
     report = {
