@@ -54,6 +54,17 @@ DEFAULT_CATEGORICAL_FACETS = {
     "expression": ["Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral"],
 }
 LOGIC_RULE_TYPES = ("exclusion", "implication")
+# Where each Auto class finds its FaceInsight class in a saved folder (remote code). `save_pretrained` writes only
+# the entry of the class it saves, so the config carries them all.
+_MODEL_CLASS = "modeling_faceinsight.FaceInsightForConditionalGeneration"
+AUTO_MAP = {
+    "AutoConfig": "configuration_faceinsight.FaceInsightConfig",
+    "AutoModel": _MODEL_CLASS,
+    "AutoModelForImageTextToText": _MODEL_CLASS,
+    "AutoModelForVision2Seq": _MODEL_CLASS,
+    "AutoProcessor": "processing_faceinsight.FaceInsightProcessor",
+    "AutoImageProcessor": "image_processing_faceinsight.FaceInsightImageProcessor",
+}
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -174,6 +185,7 @@ class FaceInsightConfig(PreTrainedConfig):
             # a parser config given without labels gets the CelebAMask-HQ scheme, as when none is given
             self.parser_config = {**self.sub_configs_defaults["parser_config"].init_kwargs, **self.parser_config}
         super().__post_init__(**kwargs)
+        self.auto_map = {**AUTO_MAP, **(getattr(self, "auto_map", None) or {})}
         if self.parsing_encoder_config is None:
             self.parsing_encoder_config = copy.deepcopy(self.vision_config)
         if self.text_config.tie_word_embeddings:

@@ -109,7 +109,7 @@ def test_dry_run_fails_when_the_folder_does_not_load(tiny_folder, tmp_path, caps
     broken = tmp_path / "broken"
     shutil.copytree(tiny_folder, broken)
     config = json.loads((broken / "config.json").read_text())
-    config["auto_map"].pop("AutoModel")
+    config["auto_map"]["AutoConfig"] = "configuration_faceinsight.NoSuchConfig"
     (broken / "config.json").write_text(json.dumps(config))
     assert main(["push", str(broken), "--repo-id", "org/fi", "--dry-run"]) == 1
     assert "does not load in a fresh process" in capsys.readouterr().out

@@ -2,18 +2,18 @@ import json
 import subprocess
 import sys
 
-from faceinsight.hub.export import CONFIG_AUTO_MAP, REMOTE_CODE_FILES
+from faceinsight.hub.export import REMOTE_CODE_FILES
 from faceinsight.hub.validate import LOAD_CHECK as CHECK
+from faceinsight.modeling.configuration_faceinsight import AUTO_MAP
 
 
 def test_folder_is_hub_ready(tiny_folder):
     files = {p.name for p in tiny_folder.iterdir()}
     expected = {"config.json", "model.safetensors", "generation_config.json", "processor_config.json",
-                "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja",
-                "README.md", *REMOTE_CODE_FILES}  # fmt: skip
+                "tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "README.md", *REMOTE_CODE_FILES}
     assert expected <= files
     config = json.loads((tiny_folder / "config.json").read_text())
-    assert config["auto_map"] == CONFIG_AUTO_MAP
+    assert config["auto_map"] == AUTO_MAP
     assert config["auto_map"]["AutoModel"].endswith("FaceInsightForConditionalGeneration")
     for code in REMOTE_CODE_FILES:  # remote code may import only torch, transformers, PIL (guarded) and siblings
         for line in (tiny_folder / code).read_text().splitlines():
