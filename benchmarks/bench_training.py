@@ -68,6 +68,7 @@ def build(kind: str, preset: str, num_faces: int):
     lora_targets = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj)"
     if kind == "faceinsight":
         model = FaceInsightForConditionalGeneration(config)
+        model.freeze("vision_tower", "parser", "parsing_encoder")  # faceinsight train's recipe
         lora = LoraConfig(r=8, lora_alpha=16, target_modules=lora_targets,
                           modules_to_save=["multi_modal_projector", "parsing_projector", "correlation_module"])  # fmt: skip
         return get_peft_model(model, lora), processor, dataset
