@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
+
+
+def _add_overwrite(parser, command: str):
+    parser.add_argument("--overwrite", action="store_true", help=f"replace an earlier faceinsight {command} output in "
+                        "the output folder (only what it wrote); without it, a non-empty folder is refused")
 
 
 def _add_build(subparsers):
@@ -19,6 +25,7 @@ def _add_build(subparsers):
     parser.add_argument("--parser", help="pretrained SegFormer checkpoint for the face parser (optional)")
     parser.add_argument("--parsing-seq-length", type=int, help="parsing tokens per image (default: patches / 4)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the random weights")
+    _add_overwrite(parser, "build")
     parser.set_defaults(func=run_build)
 
 
@@ -30,6 +37,8 @@ def _add_ask(subparsers):
     parser.add_argument("--parsing-map", help="a label-map image (0..18 per pixel) to use instead of the parser")
     parser.add_argument("--attributes", action="store_true", help="print the structured predictions as JSON")
     parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--trust_remote_code", action="store_true", help="run the model's own code (needed for a "
+                        "model that is not FaceInsight and ships code; a FaceInsight folder or repo needs none)")
     parser.set_defaults(func=run_ask)
 
 
@@ -55,9 +64,13 @@ def _add_eval(subparsers):
     parser.add_argument("--parsing_maps", choices=["parser", "dataset", "blank"], default="parser",
                         help="maps for the structured predictions: the model's parser (what a user gets), the "
                         "dataset's, or blank")  # fmt: skip
-    parser.add_argument("--trust_remote_code", action="store_true", default=None,
-                        help="run a Hub model's own code (local folders always do)")  # fmt: skip
-    parser.add_argument("--on_error", choices=["raise", "skip"], default="raise")
+    parser.add_argument("--trust_remote_code", action="store_true", help="run the model's own code (needed for a "
+                        "model that is not FaceInsight and ships code; a FaceInsight folder or repo needs none)")
+    parser.add_argument("--on_error", choices=["raise", "skip"], default="raise", help="a bad row or image: stop "
+                        "naming it (raise), or skip it and count it in the report (skip)")
+    parser.add_argument("--no_verify_images", action="store_true", help="do not decode every image up front (faster; "
+                        "a corrupt file then fails mid-run)")
+    _add_overwrite(parser, "eval")
     parser.set_defaults(func=run_eval)
 
 
@@ -83,6 +96,7 @@ def _add_demo(subparsers):
         parser.add_argument(f"--{name}", type=int, help=f"default: {getattr(DemoSettings, name)}")
     parser.add_argument("--learning_rate", type=float, help=f"default: {DemoSettings.learning_rate}")
     parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run of the same code (tiny sizes)")
+    _add_overwrite(parser, "demo")
     parser.set_defaults(func=run_demo)
 
 
@@ -97,13 +111,16 @@ def _add_merge(subparsers):
     parser.add_argument("adapter_dir", help="an adapter folder (faceinsight train --save_adapter true)")
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--base", help="the base model (default: the one the adapter names)")
+    _add_overwrite(parser, "merge")
     parser.set_defaults(func=run_merge)
 
 
 def run_merge(args) -> int:
     from faceinsight.hub.adapters import merge_adapter
+    from faceinsight.outputs import output_dir
 
-    print(f"wrote {merge_adapter(args.adapter_dir, args.output_dir, args.base)} (adapter merged into its base)")
+    with output_dir(args.output_dir, "merge", overwrite=args.overwrite):
+        print(f"wrote {merge_adapter(args.adapter_dir, args.output_dir, args.base)} (adapter merged into its base)")
     return 0
 
 
@@ -125,13 +142,16 @@ def _add_parse(subparsers):
     parser.add_argument("--output", required=True, help="folder for NAME_labels.png, NAME_overlay.png, NAME.json")
     parser.add_argument("--backend", choices=["mediapipe", "model"], default="mediapipe")
     parser.add_argument("--model", help="with --backend model: a FaceInsight folder or a parser folder")
+    _add_overwrite(parser, "parse")
     parser.set_defaults(func=run_parse)
 
 
 def run_parse(args) -> int:
+    from faceinsight.outputs import output_dir
     from faceinsight.parsing.run import parse_images
 
-    written, failed = parse_images(args.images, args.output, backend=args.backend, model_dir=args.model)
+    with output_dir(args.output, "parse", overwrite=args.overwrite):
+        written, failed = parse_images(args.images, args.output, backend=args.backend, model_dir=args.model)
     print(f"parsed {len(written)} image(s) into {args.output}" + (f"; {len(failed)} failed" if failed else ""))
     return 1 if failed else 0
 
@@ -154,10 +174,12 @@ def _add_train_parser(subparsers):
     parser.add_argument("--save_steps", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume_from_checkpoint", help="a checkpoint folder, or 'true' for the latest")
+    _add_overwrite(parser, "train-parser")
     parser.set_defaults(func=run_train_parser)
 
 
 def run_train_parser(args) -> int:
+    from faceinsight.outputs import output_dir
     from faceinsight.parsing.train import pairs_from_celebamask, pairs_from_folders, train_parser
 
     if args.images and not args.maps:
@@ -167,12 +189,13 @@ def run_train_parser(args) -> int:
     if pairs is None:
         pairs, skipped = pairs_from_folders(args.images, args.maps)
     resume = {"true": True, None: None}.get(args.resume_from_checkpoint, args.resume_from_checkpoint)
-    report = train_parser(
+    with output_dir(args.output_dir, "train-parser", overwrite=args.overwrite, reuse=resume is not None):
+        report = train_parser(
         args.output_dir, pairs, model_name_or_path=args.model_name_or_path, parser_preset=args.parser_preset,
-        image_size=args.image_size, eval_fraction=args.eval_fraction, max_steps=args.max_steps,
-        per_device_train_batch_size=args.per_device_train_batch_size, learning_rate=args.learning_rate,
-        save_steps=args.save_steps, seed=args.seed, resume_from_checkpoint=resume, skipped=skipped,
-    )  # fmt: skip
+            image_size=args.image_size, eval_fraction=args.eval_fraction, max_steps=args.max_steps,
+            per_device_train_batch_size=args.per_device_train_batch_size, learning_rate=args.learning_rate,
+            save_steps=args.save_steps, seed=args.seed, resume_from_checkpoint=resume, skipped=skipped,
+        )  # fmt: skip
     print(f"held-out mean IoU {report['mean_iou']:.3f} vs constant '{report['baseline_class']}' baseline "
           f"{report['baseline_mean_iou']:.3f} ({report['held_out_pairs']} held-out pairs)")  # fmt: skip
     for name, iou in report["per_class_iou"].items():
@@ -184,13 +207,15 @@ def run_train_parser(args) -> int:
 def run_build(args) -> int:
     from faceinsight.hub.build import build_from_pretrained, build_tiny
     from faceinsight.hub.export import save_model_folder
+    from faceinsight.outputs import output_dir
 
     if args.preset == "tiny-llava":
         from faceinsight.hub.build import build_tiny_llava
 
         model, processor = build_tiny_llava(seed=args.seed)
-        model.save_pretrained(args.output_dir)
-        processor.save_pretrained(args.output_dir)
+        with output_dir(args.output_dir, "build", overwrite=args.overwrite):
+            model.save_pretrained(args.output_dir)
+            processor.save_pretrained(args.output_dir)
         print(f"wrote {args.output_dir} (LlavaForConditionalGeneration, {sum(p.numel() for p in model.parameters()):,} "
               "parameters)")
         return 0
@@ -198,7 +223,7 @@ def run_build(args) -> int:
         model, processor = build_tiny(seed=args.seed)
     else:
         if not args.text:
-            raise SystemExit("faceinsight build: --vision needs --text (the language model)")
+            raise ValueError("--vision needs --text (the language model)")
         import torch
 
         torch.manual_seed(args.seed)
@@ -209,7 +234,8 @@ def run_build(args) -> int:
             text_gguf_file=args.text_gguf_file,
             parsing_seq_length=args.parsing_seq_length,
         )
-    folder = save_model_folder(model, processor, args.output_dir)
+    with output_dir(args.output_dir, "build", overwrite=args.overwrite):
+        folder = save_model_folder(model, processor, args.output_dir)
     parameters = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     print(f"wrote {folder} ({parameters:,} parameters, {trainable:,} trainable)")
@@ -218,26 +244,40 @@ def run_build(args) -> int:
 
 def run_ask(args) -> int:
     from faceinsight.inference import FaceInsightAssistant
+    from faceinsight.processing.image_processing_faceinsight import open_image
 
-    assistant = FaceInsightAssistant.from_pretrained(args.model_dir)
+    open_image(args.image)  # a bad image is named before the model loads
+    assistant = FaceInsightAssistant.from_pretrained(args.model_dir, trust_remote_code=args.trust_remote_code)
     answer = assistant.ask(args.image, args.question, parsing_map=args.parsing_map, max_new_tokens=args.max_new_tokens)
-    print(answer)
-    if args.attributes:
-        print(json.dumps(assistant.attributes(args.image, parsing_map=args.parsing_map), indent=2))
+    if not args.attributes:
+        print(answer)
+        return 0
+    structured = assistant.attributes(args.image, parsing_map=args.parsing_map)
+    print(json.dumps({"question": args.question, "answer": answer, **structured}, indent=2))  # one JSON document
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+def describe_error(error: BaseException) -> str:
+    """One line that names the cause: the message (its first line), with the error's kind where the message alone
+    would not say it."""
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return f"the disk is full{f' (writing {error.filename})' if error.filename else ''}; free space and run again"
+    if isinstance(error, PermissionError):
+        return f"permission denied: {error.filename or error}"
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    message = lines[0] if lines else "(no message)"
+    if isinstance(error, (ValueError, FileNotFoundError, FileExistsError, KeyError)):
+        return message
+    return f"{type(error).__name__}: {message}"
+
+
+def _run(argv: list[str]) -> int:
     if argv[:1] == ["train"]:  # every SFTConfig flag and --config YAML: TRL's parser takes over
         from faceinsight.training.train import main as train_main
 
-        try:
-            return train_main(argv[1:])
-        except (FileNotFoundError, ValueError) as error:
-            print(f"faceinsight train: error: {error}", file=sys.stderr)
-            return 2
+        return train_main(argv[1:])
     parser = argparse.ArgumentParser(prog="faceinsight", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_build(subparsers)
     _add_ask(subparsers)
@@ -249,10 +289,24 @@ def main(argv: list[str] | None = None) -> int:
     _add_demo(subparsers)
     subparsers.add_parser("train", help="fine-tune with TRL SFT (flags: faceinsight train --help)", add_help=False)
     args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Every failure is one line naming its cause and exit status 2 (`--debug` shows the traceback instead)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv
+    argv = [arg for arg in argv if arg != "--debug"]
+    command = next((arg for arg in argv if not arg.startswith("-")), "")
     try:
-        return args.func(args)
-    except (FileNotFoundError, FileExistsError, ValueError, TypeError, ImportError) as error:
-        print(f"faceinsight {args.command}: error: {error}", file=sys.stderr)
+        return _run(argv)
+    except KeyboardInterrupt:
+        print(f"faceinsight {command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - the one error path of the command line
+        if debug:
+            raise
+        print(f"faceinsight {command}: error: {describe_error(error)}", file=sys.stderr)
         return 2
 
 

@@ -9,7 +9,6 @@ intervals, writes the Hub-ready folder with its model card, reloads it in a fres
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -142,11 +141,6 @@ def run_demo(settings: DemoSettings) -> dict:
     from faceinsight.training.knowledge import derive_knowledge
 
     out = Path(settings.output_dir)
-    if out.exists() and any(out.iterdir()):
-        if not (out / "work").is_dir():  # only a previous demo's folder is replaced, never anything else
-            raise FileExistsError(f"{out} exists and is not a previous demo's output; choose another --output_dir")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
     steps = Steps(8)
     size = TINY_IMAGE_SIZE
 
@@ -278,8 +272,15 @@ def print_report(report: dict, task_table) -> None:
     print(f"took {report['total_seconds']:.0f} s: " + ", ".join(f"{v:.0f} s" for v in report["seconds"].values()))
 
 
+# what the demo writes into its folder: the only entries --overwrite replaces
+DEMO_ENTRIES = ("model", "work", "generated_answers", "demo_report.json", "*.png")
+
+
 def main(args) -> int:
+    from faceinsight.outputs import output_dir
+
     overrides = {k: v for k, v in vars(args).items() if k in DemoSettings.__dataclass_fields__ and v is not None}
     settings = DemoSettings(**{**(QUICK if args.quick else {}), **overrides})
-    run_demo(settings)
+    with output_dir(settings.output_dir, "demo", overwrite=args.overwrite, patterns=DEMO_ENTRIES):
+        run_demo(settings)
     return 0

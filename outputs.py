@@ -144,6 +144,7 @@ def output_dir(path: str | Path, command: str, overwrite: bool = False, reuse: b
         return
     if folder.exists() and not folder.is_dir():
         raise OutputDirError(f"{folder} exists and is not a folder")
+    created = not folder.exists()
     if folder.is_dir():  # before anything is written there
         _refuse_locked(folder)
         _refuse_foreign(folder, command, overwrite, reuse)
@@ -160,5 +161,11 @@ def output_dir(path: str | Path, command: str, overwrite: bool = False, reuse: b
             created = datetime.datetime.now().isoformat(timespec="seconds")
             (folder / MARKER).write_text(json.dumps({"command": command, "created": created}) + "\n")
         yield folder
+    except BaseException:
+        if created and not _entries(folder):  # a run that failed before writing anything leaves no folder
+            (folder / MARKER).unlink(missing_ok=True)
+            (folder / LOCK).unlink(missing_ok=True)
+            folder.rmdir()
+        raise
     finally:
         (folder / LOCK).unlink(missing_ok=True)

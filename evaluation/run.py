@@ -16,16 +16,19 @@ from faceinsight.evaluation.report import plot_attribute_accuracy, plot_confusio
 
 
 def load_split(dataset: str, split: str = "test", dataset_dir: str | None = None, limit: int | None = None,
-               num_faces: int = 1000, seed: int = 0, image_size: int = 64, on_error: str = "raise"):  # fmt: skip
-    """(records of `split`, training records or None): the latter give the majority baseline."""
+               num_faces: int = 1000, seed: int = 0, image_size: int = 64, on_error: str = "raise",
+               verify_images: bool = True):  # fmt: skip
+    """(records of `split`, training records or None, the reader's report): the training records give the majority
+    baseline; the report counts what was read and skipped."""
     from faceinsight.training import face_datasets
 
     if dataset == "synthetic":
         count = min(num_faces, limit) if limit else num_faces
         records, _ = face_datasets.synthetic_faces(count, seed, image_size, split)
         train, _ = face_datasets.synthetic_faces(min(2000, max(count, 200)), seed, image_size, "train")
-        return records, train
-    everything, _ = face_datasets.read_named_dataset(dataset, dataset_dir, on_error, flag="--dataset")
+        return records, train, {"dataset": "synthetic", "rows": count, "skipped": {}}
+    everything, report = face_datasets.read_named_dataset(dataset, dataset_dir, on_error, flag="--dataset",
+                                                          verify_images=verify_images)  # fmt: skip
     records = everything.filter(lambda s: s == split, input_columns="split")
     if len(records) == 0:
         splits = sorted(set(everything["split"]))
@@ -33,16 +36,17 @@ def load_split(dataset: str, split: str = "test", dataset_dir: str | None = None
     if limit:
         records = records.select(range(min(limit, len(records))))
     train = everything.filter(lambda s: s == "train", input_columns="split")
-    return records, (train if len(train) else None)
+    return records, (train if len(train) else None), report
 
 
-def load_model(model_name_or_path: str, trust_remote_code: bool | None = None):
-    """(model, processor) through the Auto classes, safetensors only. Local folders run their own remote code;
-    a Hub id needs `trust_remote_code=True` said explicitly."""
+def load_model(model_name_or_path: str, trust_remote_code: bool = False):
+    """(model, processor) through the Auto classes, safetensors only. No model's own code runs unless
+    `trust_remote_code` is said (a FaceInsight folder loads with this package's classes)."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    if trust_remote_code is None:
-        trust_remote_code = Path(model_name_or_path).is_dir()
+    from faceinsight.hub.validate import trust_remote_code_for
+
+    trust_remote_code = trust_remote_code_for(model_name_or_path, trust_remote_code)
     model = AutoModelForImageTextToText.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code,
                                                         use_safetensors=True)  # fmt: skip
     processor = AutoProcessor.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
@@ -68,8 +72,10 @@ def default_schema():
 
 def evaluate(model, processor, records, train_records=None, output_dir: str | Path = "eval", name: str = "model",
              attribute_questions: int | None = None, batch_size: int = 16, max_new_tokens: int = 16,
-             generated: bool = True, structured: bool | None = None, parsing_maps: str = "parser") -> dict:  # fmt: skip
-    """Score one loaded model on `records`; write the report and pictures into `output_dir`; return the report."""
+             generated: bool = True, structured: bool | None = None, parsing_maps: str = "parser",
+             data: dict | None = None) -> dict:  # fmt: skip
+    """Score one loaded model on `records`; write the report and pictures into `output_dir`; return the report.
+    `data`: the dataset reader's report (rows read, skipped), kept in the report."""
     import numpy as np
     from transformers import pipeline
 
@@ -87,7 +93,7 @@ def evaluate(model, processor, records, train_records=None, output_dir: str | Pa
     targets = targets_of(records, schema)
     rules = derive_knowledge(targets.tolist(), schema, min_support=20)["logic_rules"]
     report = {"model": name, "model_class": type(model).__name__, "faces": len(records), "rules": rules,
-              "scores": {}}  # fmt: skip
+              "data": data or {}, "scores": {}}  # fmt: skip
 
     if generated:
         pipe = pipeline("image-text-to-text", model=model, processor=processor)
@@ -129,19 +135,29 @@ def write_pictures(scores: dict, output_dir: Path, name: str) -> list[str]:
 
 
 def main(args) -> int:
-    model, processor = load_model(args.model, args.trust_remote_code)
-    records, train = load_split(args.dataset, args.split, args.dataset_dir, args.limit, args.num_faces, args.seed,
-                                image_size_of(processor), args.on_error)  # fmt: skip
+    from faceinsight.outputs import output_dir as guarded
+
     output_dir = args.output_dir or f"eval_{Path(args.model.rstrip('/')).name}_{Path(args.dataset).name}"
-    structured = {"auto": None, "yes": True, "no": False}[args.structured]
-    report = evaluate(model, processor, records, train, output_dir, Path(args.model.rstrip("/")).name,
-                      attribute_questions=args.attribute_questions, batch_size=args.batch_size,
-                      max_new_tokens=args.max_new_tokens, generated=not args.no_generated, structured=structured,
-                      parsing_maps=args.parsing_maps)  # fmt: skip
+    with guarded(output_dir, "eval", overwrite=args.overwrite):
+        report = run_eval(args, output_dir)
     print(f"{report['model']} ({report['model_class']}) on {report['faces']} {args.dataset} {args.split} faces; "
           f"{len(report['rules'])} rules from the split's ground truth")  # fmt: skip
+    if report["data"].get("skipped"):
+        print(f"skipped while reading {args.dataset}: {report['data']['skipped']} (--on_error skip)")
     if "questions" in report:
         print(f"{report['questions']} questions, {report['unreadable_answers']} answers unreadable (counted wrong)")
     print(task_table(report["scores"]))
     print(f"wrote {output_dir}/eval_report.json and {len(report['pictures'])} pictures")
     return 0
+
+
+def run_eval(args, output_dir: str) -> dict:
+    model, processor = load_model(args.model, args.trust_remote_code)
+    records, train, data = load_split(args.dataset, args.split, args.dataset_dir, args.limit, args.num_faces,
+                                      args.seed, image_size_of(processor), args.on_error,
+                                      not args.no_verify_images)  # fmt: skip
+    structured = {"auto": None, "yes": True, "no": False}[args.structured]
+    return evaluate(model, processor, records, train, output_dir, Path(args.model.rstrip("/")).name,
+                    attribute_questions=args.attribute_questions, batch_size=args.batch_size,
+                    max_new_tokens=args.max_new_tokens, generated=not args.no_generated, structured=structured,
+                    parsing_maps=args.parsing_maps, data=data)  # fmt: skip

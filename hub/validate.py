@@ -150,6 +150,19 @@ def code_problems(folder: str | Path) -> list[str]:
     return problems
 
 
+def trust_remote_code_for(model_name_or_path: str, trust_remote_code: bool = False) -> bool:
+    """What a command passes as `trust_remote_code`: only what the user said (`--trust_remote_code`). A FaceInsight
+    folder needs none: this installed package's registered classes load it, so none of the folder's code runs; when
+    its code files differ from ours, a note says that the installed code is what runs."""
+    folder = Path(model_name_or_path)
+    if not trust_remote_code and folder.is_dir():
+        differing = [problem.split(" ", 1)[0] for problem in code_problems(folder)]
+        if differing:
+            print(f"note: {folder}'s {', '.join(differing)} differ from the installed faceinsight's; running the "
+                  "installed code, not the folder's (--trust_remote_code runs the folder's own)", file=sys.stderr)
+    return bool(trust_remote_code)
+
+
 def plan_problems(plan: UploadPlan) -> list[str]:
     """Missing or unsafe files of the plan, each named."""
     names, folder = set(plan.files), plan.folder

@@ -50,6 +50,23 @@ class FaceParsingResult:
         return bool(self.face_boxes)
 
 
+MAX_ASPECT_RATIO = 4.0  # longer side / shorter side given to MediaPipe
+
+
+def letterboxed(image: Image.Image, max_ratio: float) -> tuple[Image.Image, tuple[int, int]]:
+    """`image` padded with black (centred) so that its long side is at most `max_ratio` times its short side, and
+    the offset of the original inside it; `image` itself when it already is."""
+    width, height = image.size
+    if max(width, height) <= max_ratio * min(width, height):
+        return image, (0, 0)
+    new_width = max(width, round(height / max_ratio))
+    new_height = max(height, round(width / max_ratio))
+    canvas = Image.new("RGB", (new_width, new_height))
+    offset = ((new_width - width) // 2, (new_height - height) // 2)
+    canvas.paste(image, offset)
+    return canvas, offset
+
+
 def edges_to_polygon(edges) -> list[int]:
     """Order a contour given as an unordered set of mesh edges: one closed loop, or two open chains (the upper and
     lower edge of a brow) joined into one polygon."""
@@ -130,8 +147,20 @@ class MediaPipeFaceParser:
 
     # -------------------------------------------------------------------------------------------------------------
     def parse(self, image: Image.Image) -> FaceParsingResult:
-        """`image`: an upright RGB PIL image (see `load_image` for files: EXIF orientation, any mode)."""
+        """`image`: an upright RGB PIL image (see `load_image` for files: EXIF orientation, any mode). An image
+        more elongated than MAX_ASPECT_RATIO is padded with black to that ratio for MediaPipe (whose upscaling of a
+        1 x 5000 strip would exceed OpenCV's size limit and abort the process), and the map cropped back."""
         image = image.convert("RGB")
+        padded, (dx, dy) = letterboxed(image, MAX_ASPECT_RATIO)
+        result = self._parse(padded)
+        if padded is image:
+            return result
+        label_map = result.label_map[dy : dy + image.height, dx : dx + image.width]
+        boxes = [[max(0, x0 - dx), max(0, y0 - dy), min(image.width - 1, x1 - dx), min(image.height - 1, y1 - dy)]
+                 for x0, y0, x1, y1 in result.face_boxes]  # fmt: skip
+        return FaceParsingResult(label_map=np.ascontiguousarray(label_map), face_boxes=boxes)
+
+    def _parse(self, image: Image.Image) -> FaceParsingResult:
         width, height = image.size
         label_map = np.zeros((height, width), dtype=np.uint8)
         detection_input = self._upscaled(image)
@@ -155,6 +184,7 @@ class MediaPipeFaceParser:
         return FaceParsingResult(label_map=label_map, face_boxes=boxes)
 
     def _upscaled(self, image: Image.Image) -> np.ndarray:
+        """The image with its short side at least `min_side` (small faces are found more reliably)."""
         if min(image.size) >= self.min_side:
             return np.ascontiguousarray(np.asarray(image))
         factor = self.min_side / min(image.size)

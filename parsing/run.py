@@ -27,9 +27,9 @@ def collect_images(inputs: list[str]) -> list[Path]:
 
 def load_image(path: Path):
     """An upright RGB image (EXIF orientation, any PIL mode); errors name the file."""
-    from faceinsight.processing.image_processing_faceinsight import FaceInsightImageProcessor
+    from faceinsight.processing.image_processing_faceinsight import FaceInsightImageProcessor, open_image
 
-    return FaceInsightImageProcessor().to_rgb(str(path))
+    return FaceInsightImageProcessor().to_rgb(open_image(path))
 
 
 def make_parser(backend: str, model_dir: str | None):

@@ -5,6 +5,7 @@ pipelines need anyway, behind a guarded import).
 """
 
 import os
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +19,37 @@ except ImportError:  # pragma: no cover
 
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 MISSING_PARSING_LABEL = -1  # the model parses images whose map is missing
+# Our own cap on the pixels of an image file, checked from its header before anything is decoded: a small file can
+# declare a huge image (a 118-byte PNG of 13000 x 13000). 40 megapixels is a 7300 x 5500 photo; decoding one takes
+# about 120 MB as RGB. Set `max_image_pixels` on the image processor (saved with it) to change it.
+DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
+
+
+def open_image(path, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, what: str | None = None) -> "Image.Image":
+    """Decode the image file `path`, refusing (ValueError naming the file) one whose header declares more than
+    `max_pixels`, a decompression bomb, truncated or corrupt data, or a file that is not an image. `what` names
+    it in errors (default: "image PATH")."""
+    name = os.fspath(path)
+    what = what or f"image {name}"
+    try:
+        with warnings.catch_warnings():  # Pillow's own warning threshold; ours is the cap below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(name)  # reads the header only
+        with opened:
+            width, height = opened.size
+            if width * height > max_pixels:
+                raise ValueError(
+                    f"{what} declares {width}x{height} = {width * height / 1e6:.0f} megapixels, over the cap of "
+                    f"{max_pixels / 1e6:.0f} (max_image_pixels); refused before decoding"
+                )
+            opened.load()
+            return opened.copy()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what}: no such file") from None
+    except Image.DecompressionBombError as error:
+        raise ValueError(f"{what} is a decompression bomb: {error}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise ValueError(f"{what} is not a readable image (corrupt or truncated): {error}") from None
 
 
 class FaceInsightImageProcessor(BaseImageProcessor):
@@ -37,9 +69,11 @@ class FaceInsightImageProcessor(BaseImageProcessor):
         image_std: list[float] | tuple[float, ...] = (0.5, 0.5, 0.5),
         num_parsing_labels: int = 19,
         alpha_background: tuple[int, int, int] = (255, 255, 255),
+        max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.max_image_pixels = int(max_image_pixels)
         self.size = int(size)
         self.image_mean = list(image_mean)
         self.image_std = list(image_std)
@@ -76,14 +110,7 @@ class FaceInsightImageProcessor(BaseImageProcessor):
         source = f"image {index}"
         if isinstance(image, (str, os.PathLike)):
             source = f"image {index} ({os.fspath(image)})"
-            try:
-                with Image.open(image) as opened:
-                    opened.load()
-                    image = opened.copy()
-            except FileNotFoundError:
-                raise FileNotFoundError(f"{source}: no such file") from None
-            except (UnidentifiedImageError, OSError, SyntaxError) as error:
-                raise ValueError(f"{source} is not a readable image: {error}") from None
+            image = open_image(image, self.max_image_pixels, source)
         elif isinstance(image, Image.Image):
             try:
                 image.load()
@@ -152,10 +179,9 @@ class FaceInsightImageProcessor(BaseImageProcessor):
         if isinstance(parsing_map, (str, os.PathLike)):
             source = f"parsing map {index} ({os.fspath(parsing_map)})"
             try:
-                with Image.open(parsing_map) as opened:
-                    parsing_map = opened.copy()
-            except (FileNotFoundError, UnidentifiedImageError, OSError) as error:
-                raise ValueError(f"{source} cannot be read: {error}") from None
+                parsing_map = open_image(parsing_map, self.max_image_pixels, source)
+            except FileNotFoundError as error:
+                raise ValueError(str(error)) from None
         if isinstance(parsing_map, Image.Image):
             if parsing_map.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L"):
                 raise ValueError(

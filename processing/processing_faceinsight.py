@@ -77,6 +77,12 @@ class FaceInsightProcessor(ProcessorMixin):
         if not all(isinstance(t, str) for t in texts):
             raise TypeError("text must be a string or a list of strings")
         flat_images = flatten_images(images)
+        for index, sample in enumerate(texts):
+            if self.parsing_token in sample:
+                raise ValueError(
+                    f"sample {index}: the text holds {self.parsing_token!r}, the reserved parsing placeholder; it "
+                    f"cannot appear in text (the processor puts the parsing tokens after each {self.image_token})"
+                )
         placeholders = [t.count(self.image_token) for t in texts]
         if sum(placeholders) != len(flat_images):
             raise ValueError(

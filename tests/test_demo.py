@@ -59,5 +59,5 @@ def test_demo_never_deletes_a_folder_it_did_not_write(tmp_path, capsys):
     keep.mkdir()
     (keep / "thesis.tex").write_text("precious")
     assert main(["demo", "--quick", "--output_dir", str(keep)]) == 2
-    assert "is not a previous demo's output" in capsys.readouterr().err
+    assert "not by faceinsight; choose a new or empty output folder" in capsys.readouterr().err
     assert (keep / "thesis.tex").read_text() == "precious"

@@ -1,6 +1,7 @@
 """`faceinsight eval`: the answer reader on real-looking answers, the scorer and its intervals, and the command on a
 FaceInsight folder, a plain transformers LLaVA folder and a dataset in its original layout."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -134,7 +135,8 @@ def test_eval_reads_a_dataset_in_its_original_layout(tiny_folder, tmp_path, caps
     (root / "Image" / "aligned").mkdir(parents=True)
     for line in lines:
         stem = line.split()[0][: -len(".jpg")]
-        Image.new("RGB", (40, 40), (100 + 10 * len(stem), 90, 80)).save(root / "Image" / "aligned" / f"{stem}_aligned.jpg")
+        colour = tuple(hashlib.md5(stem.encode()).digest()[:3])  # distinct pictures: the reader refuses duplicates
+        Image.new("RGB", (40, 40), colour).save(root / "Image" / "aligned" / f"{stem}_aligned.jpg")
     out = tmp_path / "eval"
     assert main(["eval", "--model", str(tiny_folder), "--dataset", "rafdb", "--dataset_dir", str(root),
                  "--output_dir", str(out), "--max_new_tokens", "4"]) == 0  # fmt: skip

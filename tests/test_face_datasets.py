@@ -1,5 +1,6 @@
 """Each adapter reads small fixtures written here in the dataset's original layout."""
 
+import hashlib
 import json
 
 import datasets
@@ -11,8 +12,10 @@ from faceinsight.training import face_datasets as fd
 
 
 def _image(path):
+    """A small image whose pixels differ per file (readers find files with the same bytes: duplicates, leaks)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (12, 14), (120, 100, 90)).save(path)
+    colour = tuple(hashlib.md5(str(path.relative_to(path.parent.parent)).encode()).digest()[:3])
+    Image.new("RGB", (12, 14), colour).save(path)
 
 
 def _labels(dataset, row):

@@ -152,7 +152,9 @@ def test_parse_command_writes_maps_overlays_and_statistics(portraits, tmp_path, 
     labels = np.asarray(Image.open(out / "astronaut_labels.png"))
     assert labels.shape == (512, 512) and (labels == LABEL_INDEX["nose"]).any()
     assert Image.open(out / "astronaut_overlay.png").size == (512, 512)
-    assert main(["parse", str(inputs / "astronaut.png"), "--output", str(out)]) == 0
+    assert main(["parse", str(inputs / "astronaut.png"), "--output", str(out)]) == 2  # its own earlier output
+    assert "pass --overwrite" in capsys.readouterr().err
+    assert main(["parse", str(inputs / "astronaut.png"), "--output", str(out), "--overwrite"]) == 0
 
 
 def test_model_backend_parses_with_the_in_model_parser(tiny_folder, portraits, tmp_path):

@@ -7,8 +7,12 @@
     split        train / validation / test
     source       "file:line" the record came from
 
-A malformed row, a missing image or an unknown label stops with an error naming the file and line; with
-`on_error="skip"` such rows are skipped and counted in the returned report instead. Nothing is dropped silently.
+Every reader verifies its data once, up front, before any training starts: each value against the schema (headers
+included; a UTF-8 BOM is read as text), each image file (decoded, within the pixel cap: a corrupt or truncated
+file is found here, not mid-training), duplicate images (the same file, or the same bytes under two names) and
+images shared between splits (a train/test leak). A problem stops with an error naming the file and line; with
+`on_error="skip"` the row is skipped and counted in the returned report instead (a duplicate keeps its first row, a
+leak keeps the training row). Nothing is dropped silently. Readers never write into the dataset's folder.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 
 import datasets
 import numpy as np
+from tqdm.auto import tqdm
 
 from faceinsight.modeling.configuration_faceinsight import CELEBA_ATTRIBUTES, DEFAULT_CATEGORICAL_FACETS
 
@@ -78,14 +83,14 @@ def check_labels(labels: dict, where: str) -> dict:
 class _Collector:
     """Gathers rows, applying the on_error policy, and builds the Dataset and its report."""
 
-    def __init__(self, name: str, on_error: str):
+    def __init__(self, name: str, on_error: str, verify_images: bool = True):
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-        self.name, self.on_error = name, on_error
+        self.name, self.on_error, self.verify_images = name, on_error, verify_images
         self.rows, self.skipped = [], Counter()
 
     def add(self, where: str, build):
-        """`build()` returns (image_path, labels, split[, parsing_map]) or raises DatasetFormatError/FileNotFoundError."""
+        """`build()` returns (image_path, labels, split[, parsing_map]) or raises; any error is named by `where`."""
         try:
             image, labels, split, *rest = build()
             if not Path(image).is_file():
@@ -93,34 +98,68 @@ class _Collector:
             if split not in SPLITS:
                 raise DatasetFormatError(f"{where}: unknown split {split!r}")
             check_labels(labels, where)
-        except (DatasetFormatError, FileNotFoundError, ValueError, IndexError, KeyError) as error:
-            if self.on_error == "raise":
-                if isinstance(error, (DatasetFormatError, FileNotFoundError)):
-                    raise
-                raise DatasetFormatError(f"{where}: malformed row ({type(error).__name__}: {error})") from None
-            self.skipped[type(error).__name__] += 1
+        except (DatasetFormatError, FileNotFoundError) as error:
+            self._problem(type(error).__name__, error)
+            return
+        except (ValueError, IndexError, KeyError, TypeError, AttributeError) as error:
+            self._problem("DatasetFormatError", DatasetFormatError(f"{where}: malformed row ({type(error).__name__}: "
+                                                                   f"{error})"))  # fmt: skip
             return
         parsing_map = rest[0] if rest else None
         self.rows.append({"image": str(image), "parsing_map": parsing_map, "labels": json.dumps(labels),
                           "split": split, "source": where})  # fmt: skip
 
+    def _problem(self, kind: str, error: Exception):
+        if self.on_error == "raise":
+            raise error
+        self.skipped[kind] += 1
+
     def skip(self, reason: str):
         self.skipped[reason] += 1
 
+    def _verify(self):
+        """Decode every image (within the pixel cap); drop duplicates and cross-split copies (by path and bytes)."""
+        from faceinsight.processing.image_processing_faceinsight import open_image
+
+        kept, seen = [], {}
+        for row in tqdm(self.rows, desc=f"verifying {self.name}", unit="image", disable=len(self.rows) < 2000):
+            try:
+                key = Path(row["image"]).resolve()
+                if self.verify_images:
+                    open_image(row["image"])
+                    key = hashlib.sha1(Path(row["image"]).read_bytes()).hexdigest()
+            except ValueError as error:
+                self._problem("unreadable_image", DatasetFormatError(f"{row['source']}: {error}"))
+                continue
+            first = seen.get(key)
+            if first is not None:
+                same_split = first["split"] == row["split"]
+                kind = "duplicate_image" if same_split else "train_test_leak"
+                what = "the same image as" if same_split else f"in {row['split']}, the same image as {first['split']}"
+                self._problem(kind, DatasetFormatError(f"{row['source']}: {row['image']} is {what} {first['source']}"))
+                if not same_split and row["split"] == "train":  # a leak keeps the training row
+                    kept[kept.index(first)] = row
+                    seen[key] = row
+                continue
+            seen[key] = row
+            kept.append(row)
+        self.rows = kept
+
     def build(self) -> tuple[datasets.Dataset, dict]:
+        self._verify()
         if not self.rows:
             raise DatasetFormatError(f"{self.name}: no usable rows")
         columns = {key: [row[key] for row in self.rows] for key in RECORD_FEATURES}
         dataset = datasets.Dataset.from_dict(columns, features=RECORD_FEATURES)
         report = {"dataset": self.name, "rows": len(self.rows), "skipped": dict(self.skipped),
-                  "splits": dict(Counter(columns["split"]))}  # fmt: skip
+                  "splits": dict(Counter(columns["split"])), "images_verified": self.verify_images}  # fmt: skip
         return dataset, report
 
 
 def _lines(path: Path):
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found")
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig") as handle:  # -sig: a UTF-8 BOM is not part of the first line
         for number, line in enumerate(handle, start=1):
             if line.strip():
                 yield number, line.split()
@@ -130,7 +169,7 @@ def _csv_rows(path: Path, required: set[str]):
     """(line number, row dict) of a label CSV whose header must hold `required`."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found")
-    with open(path, newline="", encoding="utf-8") as handle:
+    with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         missing = required - set(reader.fieldnames or [])
         if missing:
@@ -138,14 +177,15 @@ def _csv_rows(path: Path, required: set[str]):
         yield from enumerate(reader, start=2)
 
 
-def _celeba_style(name, attr_file: Path, image_dir: Path, partition_file: Path | None, on_error: str):
+def _celeba_style(name, attr_file: Path, image_dir: Path, partition_file: Path | None, on_error: str,
+                  verify_images: bool = True):
     partitions = {}
     if partition_file is not None and partition_file.is_file():
         for number, fields in _lines(partition_file):
             if len(fields) != 2 or fields[1] not in ("0", "1", "2"):
                 raise DatasetFormatError(f"{partition_file}:{number}: expected 'IMAGE 0|1|2', got {' '.join(fields)!r}")
             partitions[fields[0]] = SPLITS[int(fields[1])]
-    collector = _Collector(name, on_error)
+    collector = _Collector(name, on_error, verify_images)
     lines = _lines(attr_file)
     next(lines, None)  # the image count
     header_number, header = next(lines, (2, []))
@@ -169,25 +209,26 @@ def _celeba_style(name, attr_file: Path, image_dir: Path, partition_file: Path |
     return collector.build()
 
 
-def read_celeba(root: str, on_error: str = "raise"):
+def read_celeba(root: str, on_error: str = "raise", verify_images: bool = True):
     """CelebA: list_attr_celeba.txt, list_eval_partition.txt, img_align_celeba/ (gender is taken from Male)."""
     root = Path(root)
     return _celeba_style("celeba", root / "list_attr_celeba.txt", root / "img_align_celeba",
-                         root / "list_eval_partition.txt", on_error)  # fmt: skip
+                         root / "list_eval_partition.txt", on_error, verify_images)  # fmt: skip
 
 
-def read_lfwa(root: str, on_error: str = "raise"):
+def read_lfwa(root: str, on_error: str = "raise", verify_images: bool = True):
     """LFWA in CelebA's text format: list_attr_lfwa.txt (same 40 attributes), lfw/ images, optional
     list_eval_partition.txt (else a stable hash split)."""
     root = Path(root)
-    return _celeba_style("lfwa", root / "list_attr_lfwa.txt", root / "lfw", root / "list_eval_partition.txt", on_error)
+    return _celeba_style("lfwa", root / "list_attr_lfwa.txt", root / "lfw", root / "list_eval_partition.txt", on_error,
+                         verify_images)
 
 
-def read_fairface(root: str, on_error: str = "raise"):
+def read_fairface(root: str, on_error: str = "raise", verify_images: bool = True):
     """FairFace: fairface_label_train.csv / fairface_label_val.csv (file, age, gender, race); the val file is the
     test split (FairFace ships no other)."""
     root = Path(root)
-    collector = _Collector("fairface", on_error)
+    collector = _Collector("fairface", on_error, verify_images)
     for csv_name, split in (("fairface_label_train.csv", "train"), ("fairface_label_val.csv", "test")):
         path = root / csv_name
         for number, row in _csv_rows(path, {"file", "age", "gender", "race"}):
@@ -202,14 +243,14 @@ def read_fairface(root: str, on_error: str = "raise"):
     return collector.build()
 
 
-def read_utkface(root: str, on_error: str = "raise"):
+def read_utkface(root: str, on_error: str = "raise", verify_images: bool = True):
     """UTKFace: labels in file names AGE_GENDER_RACE_DATETIME.jpg (gender 0 male / 1 female; race 0 White, 1 Black,
     2 Asian, 3 Indian, 4 Others). Asian and Others have no single FairFace group, so race is unknown for them."""
     root = Path(root)
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if not files:
         raise FileNotFoundError(f"no UTKFace images in {root}")
-    collector = _Collector("utkface", on_error)
+    collector = _Collector("utkface", on_error, verify_images)
     for path in files:
 
         def build(path=path):
@@ -228,12 +269,12 @@ def read_utkface(root: str, on_error: str = "raise"):
     return collector.build()
 
 
-def read_rafdb(root: str, on_error: str = "raise", aligned: bool = True):
+def read_rafdb(root: str, on_error: str = "raise", aligned: bool = True, verify_images: bool = True):
     """RAF-DB basic: EmoLabel/list_patition_label.txt ('train_00001.jpg 5', labels 1..7) and Image/aligned/
     (NAME_aligned.jpg) or Image/original/."""
     root = Path(root)
     label_file = root / "EmoLabel" / "list_patition_label.txt"
-    collector = _Collector("rafdb", on_error)
+    collector = _Collector("rafdb", on_error, verify_images)
     for number, fields in _lines(label_file):
 
         def build(fields=fields, where=f"{label_file}:{number}"):
@@ -257,17 +298,17 @@ def read_rafdb(root: str, on_error: str = "raise", aligned: bool = True):
     return collector.build()
 
 
-def read_affectnet(root: str, on_error: str = "raise", num_expressions: int = 7):
+def read_affectnet(root: str, on_error: str = "raise", num_expressions: int = 7, verify_images: bool = True):
     """AffectNet: training.csv / validation.csv (subDirectory_filePath, expression) with images under
     Manually_Annotated_Images/. Labels 0..6 map onto the 7 basic expressions; 7 (Contempt) needs
     num_expressions=8 and a schema that has it; 8..10 (None, Uncertain, Non-Face) are not expressions: those rows
     are skipped and counted."""
     root = Path(root)
-    collector = _Collector("affectnet", on_error)
+    collector = _Collector("affectnet", on_error, verify_images)
     for csv_name, split in (("training.csv", "train"), ("validation.csv", "test")):
         path = root / csv_name
         for number, row in _csv_rows(path, {"subDirectory_filePath", "expression"}):
-            value = row["expression"].strip()
+            value = (row["expression"] or "").strip()  # a short row leaves it None: build() names the line
             if value.isdigit() and int(value) >= 8:
                 collector.skip("not_an_expression")
                 continue
@@ -278,14 +319,16 @@ def read_affectnet(root: str, on_error: str = "raise", num_expressions: int = 7)
             def build(row=row, where=f"{path}:{number}", split=split, value=value):
                 if not value.isdigit():
                     raise DatasetFormatError(f"{where}: expression {value!r} is not a number")
-                image = root / "Manually_Annotated_Images" / row["subDirectory_filePath"]
+                if not (row["subDirectory_filePath"] or "").strip():
+                    raise DatasetFormatError(f"{where}: no subDirectory_filePath (a short row?)")
+                image = root / "Manually_Annotated_Images" / row["subDirectory_filePath"].strip()
                 return image, {"expression": AFFECTNET_EXPRESSIONS[int(value)]}, split
 
             collector.add(f"{path}:{number}", build)
     return collector.build()
 
 
-def read_celebamask_hq(root: str, on_error: str = "raise"):
+def read_celebamask_hq(root: str, on_error: str = "raise", verify_images: bool = True):
     """CelebAMask-HQ: photos with parsing maps (see faceinsight.parsing.celebamask), plus the 40 attributes when
     CelebAMask-HQ-attribute-anno.txt is there (CelebA's format). Split: a stable hash split."""
     from faceinsight.parsing.celebamask import CelebAMaskHQ
@@ -294,15 +337,20 @@ def read_celebamask_hq(root: str, on_error: str = "raise"):
     masks = CelebAMaskHQ(root)
     attributes = {}
     attr_file = root / "CelebAMask-HQ-attribute-anno.txt"
+    collector = _Collector("celebamask_hq", on_error, verify_images)
     if attr_file.is_file():
         lines = _lines(attr_file)
-        next(lines, None)
-        next(lines, None)
+        next(lines, None)  # the image count
+        header_number, header = next(lines, (2, []))
+        if list(header) != list(CELEBA_ATTRIBUTES):
+            raise DatasetFormatError(f"{attr_file}:{header_number}: expected CelebA's 40 attribute names in order")
         for number, fields in lines:
-            if len(fields) != 41:
-                raise DatasetFormatError(f"{attr_file}:{number}: expected an image name and 40 values")
+            where = f"{attr_file}:{number}"
+            if len(fields) != 41 or any(v not in ("1", "-1") for v in fields[1:]):
+                collector._problem("DatasetFormatError", DatasetFormatError(
+                    f"{where}: expected an image name and 40 values of 1 or -1"))  # fmt: skip
+                continue
             attributes[Path(fields[0]).stem] = {a: int(v == "1") for a, v in zip(CELEBA_ATTRIBUTES, fields[1:])}
-    collector = _Collector("celebamask_hq", on_error)
     for position in range(len(masks)):
         image = masks.image_path(position)
 
@@ -333,7 +381,9 @@ def from_hf_dataset(dataset: datasets.Dataset, image_column: str = "image", spli
         return {"image": row[image_column], "parsing_map": parsing_map, "labels": json.dumps(labels),
                 "split": row.get("split", split), "source": f"row {index}"}  # fmt: skip
 
-    converted = dataset.map(convert, with_indices=True, remove_columns=dataset.column_names, features=RECORD_FEATURES)
+    # in memory: a dataset saved with save_to_disk may sit in a read-only folder, and map would write a cache there
+    converted = dataset.map(convert, with_indices=True, remove_columns=dataset.column_names, features=RECORD_FEATURES,
+                            keep_in_memory=True)  # fmt: skip
     return converted, {"dataset": "hf", "rows": len(converted), "skipped": {}}
 
 
@@ -370,15 +420,17 @@ READERS = {
 }
 
 
-def read_named_dataset(name: str, dataset_dir: str | None, on_error: str = "raise",
-                       flag: str = "--dataset_name") -> tuple[datasets.Dataset, dict]:  # fmt: skip
+def read_named_dataset(name: str, dataset_dir: str | None, on_error: str = "raise", flag: str = "--dataset_name",
+                       verify_images: bool = True) -> tuple[datasets.Dataset, dict]:  # fmt: skip
     """All records of a dataset given by name (an adapter, read from `dataset_dir`) or as a folder saved with
     datasets' `save_to_disk`; `flag` names the command-line argument in errors. Synthetic faces are not read here:
     they are generated per split (`synthetic_faces`)."""
     if name in READERS:
         if not dataset_dir:
             raise ValueError(f"{flag} {name} needs --dataset_dir (the dataset's root folder)")
-        return READERS[name](dataset_dir, on_error=on_error)
+        if not Path(dataset_dir).is_dir():
+            raise FileNotFoundError(f"--dataset_dir {dataset_dir}: no such folder")
+        return READERS[name](dataset_dir, on_error=on_error, verify_images=verify_images)
     if Path(name).is_dir():
         return from_hf_dataset(datasets.load_from_disk(name), on_error=on_error)
     raise ValueError(f"unknown dataset {name!r}; choose synthetic, {', '.join(READERS)} or a folder saved with "

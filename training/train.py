@@ -9,6 +9,7 @@ training labels and written into the model's config before training. The final f
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,7 +53,13 @@ class FaceInsightScriptArguments:
                                "trained in full) to OUTPUT_DIR/adapter, pointing at --adapter_base"})  # fmt: skip
     adapter_base: str | None = field(default=None, metadata={"help": "the base the adapter names (a Hub id once the "
                                      "base is published; default: --model_name_or_path)"})  # fmt: skip
-    on_error: str = field(default="raise", metadata={"help": "raise or skip (and count) malformed rows"})
+    on_error: str = field(default="raise", metadata={"help": "a bad row or image: raise (stop, naming it) or skip "
+                          "(and count it in training_report.json)"})
+    verify_images: bool = field(default=True, metadata={"help": "decode every image once before training (a corrupt "
+                                "or truncated file is found up front, not mid-run)"})
+    overwrite: bool = field(default=False, metadata={"help": "replace an earlier faceinsight train output in "
+                            "--output_dir (only what it wrote); without it a non-empty folder is refused, except to "
+                            "resume (--resume_from_checkpoint)"})
 
 
 def load_records(script_args, image_size: int, seed: int):
@@ -64,21 +71,37 @@ def load_records(script_args, image_size: int, seed: int):
         train, train_report = face_datasets.synthetic_faces(script_args.num_train_faces, seed, image_size, "train")
         test, _ = face_datasets.synthetic_faces(script_args.num_eval_faces, seed, image_size, "test")
         return train, test, train_report
-    records, report = face_datasets.read_named_dataset(name, script_args.dataset_dir, script_args.on_error)
+    records, report = face_datasets.read_named_dataset(name, script_args.dataset_dir, script_args.on_error,
+                                                       verify_images=script_args.verify_images)  # fmt: skip
     train = records.filter(lambda split: split == "train", input_columns="split")
+    if len(train) == 0:
+        raise ValueError(f"--dataset_name {name}: no training rows in {script_args.dataset_dir} (its splits: "
+                         f"{report['splits']}); training needs some")  # fmt: skip
+    if report.get("skipped"):
+        print(f"skipped while reading {name}: {report['skipped']} (--on_error skip; also in training_report.json)")
     test = records.filter(lambda split: split != "train", input_columns="split")
     return train, test, report
 
 
+def _is_complete(checkpoint: Path) -> bool:
+    """The Trainer writes trainer_state.json last: a checkpoint is complete when that file is there and parses."""
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def latest_complete_checkpoint(output_dir: str | Path) -> str | None:
-    """The newest checkpoint-N folder that was written to the end (a run killed mid-save leaves a partial one; the
-    Trainer writes trainer_state.json last)."""
-    complete = [
-        path
-        for path in Path(output_dir).glob("checkpoint-*")
-        if path.name.split("-")[-1].isdigit() and (path / "trainer_state.json").is_file()
-    ]
-    return str(max(complete, key=lambda p: int(p.name.split("-")[-1]))) if complete else None
+    """The newest checkpoint-N folder written to the end; newer ones that a killed run or a full disk left
+    incomplete are passed over, and named."""
+    numbered = sorted((p for p in Path(output_dir).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                      key=lambda p: int(p.name.split("-")[-1]), reverse=True)  # fmt: skip
+    for checkpoint in numbered:
+        if _is_complete(checkpoint):
+            return str(checkpoint)
+        print(f"resume: passing over {checkpoint} (incomplete: its trainer_state.json is missing or truncated)")
+    return None
 
 
 def resolve_resume(value: str | None, output_dir: str) -> str | None:
@@ -91,6 +114,9 @@ def resolve_resume(value: str | None, output_dir: str) -> str | None:
         return checkpoint
     if not Path(value).is_dir():
         raise FileNotFoundError(f"--resume_from_checkpoint: {value} is not a checkpoint folder")
+    if not _is_complete(Path(value)):
+        raise ValueError(f"--resume_from_checkpoint: {value} is incomplete (trainer_state.json missing or truncated); "
+                         "pass 'true' to resume from the newest complete checkpoint")  # fmt: skip
     return value
 
 
@@ -219,12 +245,24 @@ def parse_arguments(argv: list[str] | None = None):
     if not torch.cuda.is_available():  # SFTConfig defaults to bf16, which a CPU machine refuses at parse time
         parser.set_defaults(use_cpu=True, bf16=False)
     parser.set_defaults(report_to="none")
-    return parser.parse_args_and_config(args=argv)
+    with warnings.catch_warnings():  # SFTConfig's own default uses a name transformers deprecates: not the user's
+        warnings.filterwarnings("ignore", message="`gradient_checkpointing` is deprecated", category=FutureWarning)
+        return parser.parse_args_and_config(args=argv)
+
+
+# what a training run writes into its output folder: the only entries --overwrite replaces
+TRAIN_ENTRIES = ("checkpoint-*", "adapter", "runs", "*.safetensors", "*.json", "*.py", "*.jinja", "README.md",
+                 "training_args.bin")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
+    from faceinsight.outputs import output_dir
+
     script_args, training_args = parse_arguments(argv)
-    report = run_training(script_args, training_args)
+    resuming = str(training_args.resume_from_checkpoint).lower() not in ("none", "false", "no", "")
+    with output_dir(training_args.output_dir, "train", overwrite=script_args.overwrite, reuse=resuming,
+                    patterns=TRAIN_ENTRIES):  # fmt: skip
+        report = run_training(script_args, training_args)
     if not report:
         return 0
     if report["held_out"]:
