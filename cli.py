@@ -83,6 +83,8 @@ def _add_push(subparsers):
     parser.add_argument("--token", help="a Hub token (default: HF_TOKEN or the stored login)")
     parser.add_argument("--commit-message")
     parser.add_argument("--dry-run", action="store_true", help="validate only, without network; upload nothing")
+    parser.add_argument("--base-dir", help="dry run of an adapter: a local copy of the base it names by repo id, "
+                        "to load it on")
     parser.set_defaults(func=run_push)
 
 
@@ -117,8 +119,12 @@ def _add_merge(subparsers):
 
 def run_merge(args) -> int:
     from faceinsight.hub.adapters import merge_adapter
+    from faceinsight.hub.sources import check_model_source
     from faceinsight.outputs import output_dir
 
+    check_model_source(args.adapter_dir, "adapter_dir")
+    if args.base:
+        check_model_source(args.base, "--base")
     with output_dir(args.output_dir, "merge", overwrite=args.overwrite):
         print(f"wrote {merge_adapter(args.adapter_dir, args.output_dir, args.base)} (adapter merged into its base)")
     return 0
@@ -140,7 +146,8 @@ def _add_parse(subparsers):
     parser = subparsers.add_parser("parse", help="face-parsing label maps, overlays and statistics for images")
     parser.add_argument("images", nargs="+", help="image files or directories (walked recursively)")
     parser.add_argument("--output", required=True, help="folder for NAME_labels.png, NAME_overlay.png, NAME.json")
-    parser.add_argument("--backend", choices=["mediapipe", "model"], default="mediapipe")
+    parser.add_argument("--backend", choices=["mediapipe", "model"], help="default: model with --model, else "
+                        "mediapipe (the mediapipe extra)")
     parser.add_argument("--model", help="with --backend model: a FaceInsight folder or a parser folder")
     _add_overwrite(parser, "parse")
     parser.set_defaults(func=run_parse)
@@ -224,6 +231,11 @@ def run_build(args) -> int:
     else:
         if not args.text:
             raise ValueError("--vision needs --text (the language model)")
+        from faceinsight.hub.sources import check_model_source
+
+        for flag in ("vision", "text", "parser"):
+            if getattr(args, flag):
+                check_model_source(getattr(args, flag), f"--{flag}")
         import torch
 
         torch.manual_seed(args.seed)
@@ -243,9 +255,11 @@ def run_build(args) -> int:
 
 
 def run_ask(args) -> int:
+    from faceinsight.hub.sources import check_model_source
     from faceinsight.inference import FaceInsightAssistant
     from faceinsight.processing.image_processing_faceinsight import open_image
 
+    check_model_source(args.model_dir, "model")
     open_image(args.image)  # a bad image is named before the model loads
     assistant = FaceInsightAssistant.from_pretrained(args.model_dir, trust_remote_code=args.trust_remote_code)
     answer = assistant.ask(args.image, args.question, parsing_map=args.parsing_map, max_new_tokens=args.max_new_tokens)

@@ -9,6 +9,8 @@ intervals, writes the Hub-ready folder with its model card, reloads it in a fres
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -54,9 +56,10 @@ class Steps:
     def __init__(self, total: int):
         self.total, self.done, self.started, self.timings = total, 0, time.perf_counter(), {}
 
-    def __call__(self, title: str):
+    def __call__(self, title: str, label: str):
+        """A step shown as `title`; its time is reported under `label`."""
         self.done += 1
-        self.current = title
+        self.current = label
         self.clock = time.perf_counter()
         print(f"\n[{self.done}/{self.total}] {title}", flush=True)
         return self
@@ -98,25 +101,20 @@ def train_variant(base: Path, output_dir: Path, flags: list[str], settings: Demo
 
 
 def parsing_sheet(model, processor, records, path: Path, faces: int = 6) -> Path:
-    """Rows of held-out faces: photo | exact map | the trained parser's map (overlays)."""
-    from PIL import Image, ImageDraw
+    """Rows of held-out faces: photo | exact map | the trained parser's map (overlays), with the colour legend."""
+    from PIL import Image
 
-    from faceinsight.parsing.labels import overlay
+    from faceinsight.parsing.labels import overlay, sheet_with_legend
 
     batch = records[:faces]
     inputs = processor.image_processor(batch["image"], return_tensors="pt")
     predicted = model.model.parse_faces(inputs["pixel_values"]).cpu().numpy()
-    cell, header = 128, 18
-    sheet = Image.new("RGB", (3 * cell, header + len(batch["image"]) * cell), "white")
-    draw = ImageDraw.Draw(sheet)
-    for column, title in enumerate(("photo", "exact map", "trained parser")):
-        draw.text((column * cell + 4, 3), title, fill="black")
-    for row, (image, exact, parsed) in enumerate(zip(batch["image"], batch["parsing_map"], predicted)):
+    rows = []
+    for image, exact, parsed in zip(batch["image"], batch["parsing_map"], predicted):
         exact = np.asarray(exact)
         parsed = np.asarray(Image.fromarray(parsed.astype(np.uint8)).resize(exact.shape[::-1], Image.NEAREST))
-        for column, picture in enumerate((image.convert("RGB"), overlay(image, exact), overlay(image, parsed))):
-            sheet.paste(picture.resize((cell, cell), Image.NEAREST), (column * cell, header + row * cell))
-    sheet.save(path)
+        rows.append([image.convert("RGB"), overlay(image, exact), overlay(image, parsed)])
+    sheet_with_legend(["photo", "exact map", "trained parser"], rows, cell=128).save(path)
     return path
 
 
@@ -138,17 +136,17 @@ def run_demo(settings: DemoSettings) -> dict:
     from faceinsight.hub.validate import run_load_check
     from faceinsight.parsing.train import pairs_from_folders, train_parser
     from faceinsight.training.face_datasets import synthetic_faces
-    from faceinsight.training.knowledge import derive_knowledge
+    from faceinsight.training.knowledge import held_out_rules
 
     out = Path(settings.output_dir)
     steps = Steps(8)
     size = TINY_IMAGE_SIZE
 
-    with steps("build a small FaceInsight (random weights, offline)"):
+    with steps("build a small FaceInsight (random weights, offline)", "build"):
         model, processor = build_tiny(seed=settings.seed)
         save_model_folder(model, processor, out / "work" / "base")
 
-    with steps(f"train its face parser on {settings.parser_faces} synthetic faces with exact maps"):
+    with steps(f"train its face parser on {settings.parser_faces} synthetic faces with exact maps", "parser"):
         images, maps = write_parser_pairs(out / "work" / "parser_data", settings.parser_faces, settings.seed, size)
         pairs, _ = pairs_from_folders(str(images), str(maps))
         parser_report = train_parser(str(out / "work" / "base_with_parser"), pairs,
@@ -161,18 +159,18 @@ def run_demo(settings: DemoSettings) -> dict:
 
     folders = {}
     with steps(f"train the model and {len(VARIANTS) - 1} ablations ({settings.steps} steps each, one recipe, "
-               f"seed {settings.seed})"):  # fmt: skip
+               f"seed {settings.seed})", "training"):  # fmt: skip
         for name, flags in VARIANTS.items():
             print(f"--- {name}", flush=True)
             folders[name] = out / "model" if name == "full" else out / "work" / "ablations" / name.replace(" ", "_")
             train_variant(base, folders[name], flags, settings)
 
-    with steps(f"evaluate on {settings.eval_faces} held-out synthetic faces"):
+    with steps(f"evaluate on {settings.eval_faces} held-out synthetic faces", "evaluation"):
         held_out, _ = synthetic_faces(settings.eval_faces, settings.seed, size, "test")
         train_records, _ = synthetic_faces(settings.train_faces, settings.seed, size, "train")
         schema = FaceInsightForConditionalGeneration.config_class.from_pretrained(out / "model")
         targets = targets_of(held_out, schema)
-        rules = derive_knowledge(targets.tolist(), schema, min_support=20)["logic_rules"]
+        rules = held_out_rules(targets.tolist(), schema)
         scores, loaded = {}, {}
         for name, folder in folders.items():
             loaded[name] = FaceInsightForConditionalGeneration.from_pretrained(folder, use_safetensors=True).eval()
@@ -186,12 +184,13 @@ def run_demo(settings: DemoSettings) -> dict:
                                                         rules)  # fmt: skip
         print(task_table(scores))
 
-    with steps(f"ask the trained model closed questions about {settings.answer_faces} faces (generated answers)"):
+    with steps(f"ask the trained model closed questions about {settings.answer_faces} faces (generated answers)",
+               "answers"):
         full_processor = AutoProcessor.from_pretrained(out / "model")
         answers = evaluate(loaded["full"], full_processor, held_out.select(range(settings.answer_faces)), None,
                            out / "generated_answers", "full", structured=False)  # fmt: skip
 
-    with steps("write pictures and the model card"):
+    with steps("write pictures and the model card", "pictures and card"):
         pictures = [parsing_sheet(loaded["full"], full_processor, held_out, out / "parsing_maps.png")]
         shown = {k: v for k, v in scores.items() if k != "full, exact maps"}
         pictures.append(plot_variants(shown, out / "results.png", "full model vs ablations (95% intervals)"))
@@ -211,17 +210,20 @@ def run_demo(settings: DemoSettings) -> dict:
                     f"{settings.learning_rate} constant, on {settings.train_faces} synthetic faces; parser trained "
                     f"{settings.parser_steps} steps (held-out mean IoU {parser_report['mean_iou']:.3f}). "
                     "Random tiny towers and LM: this model exists to show the pipeline, not to describe real faces.")  # fmt: skip
-        card = render_model_card(loaded["full"].config, repo_id=str(out / "model"),
+        card = render_model_card(loaded["full"].config,  # the code sample's repo id is filled in by `push`
                                  evaluations=[evaluation, generated_eval], training=training,
                                  model_name="FaceInsight demo (tiny, synthetic faces)")  # fmt: skip
         (out / "model" / "README.md").write_text(card)
 
-    with steps("reload the folder in a fresh process (AutoModel + pipeline, trust_remote_code) and ask it"):
+    with steps("reload the folder in a fresh process (AutoModel + pipeline, trust_remote_code) and ask it",
+               "fresh-process reload"):
         example = out / "example_face.png"
         held_out[0]["image"].save(example)
         reload = run_load_check(out / "model", example, tuple(QUESTIONS))
+        truth = json.loads(held_out[0]["labels"])
+        truths = [truth.get("gender"), truth.get("expression"), "yes" if truth.get("Eyeglasses") else "no"]
 
-    with steps("report"):
+    with steps("report", "report"):
         report = {
             "settings": asdict(settings),
             "parser": {k: parser_report[k] for k in ("mean_iou", "baseline_mean_iou", "per_class_iou")},
@@ -230,7 +232,8 @@ def run_demo(settings: DemoSettings) -> dict:
             "generated_answers": {"faces": settings.answer_faces, "questions": answers["questions"],
                                   "unreadable": answers["unreadable_answers"],
                                   "scores": answers["scores"]["generated"]},  # fmt: skip
-            "fresh_process": {"AutoModel": reload["AutoModel"], "answers": reload["answers"],
+            "answer_diversity": answer_diversity(out / "generated_answers" / "answers.jsonl"),
+            "fresh_process": {"AutoModel": reload["AutoModel"], "answers": reload["answers"], "truth": truths,
                               "faceinsight_imported": reload["faceinsight_imported"]},  # fmt: skip
             "model_dir": str(out / "model"),
             "pictures": [str(p) for p in pictures],
@@ -240,6 +243,16 @@ def run_demo(settings: DemoSettings) -> dict:
         (out / "demo_report.json").write_text(json.dumps(report, indent=2) + "\n")
         print_report(report, task_table)
     return report
+
+
+def answer_diversity(answers_file: Path) -> dict[str, int]:
+    """Per question kind, how many different answers (as read) the faces got: 1 everywhere means the LM answers the
+    same whatever the picture."""
+    seen = {}
+    for line in answers_file.read_text().splitlines():
+        entry = json.loads(line)
+        seen.setdefault(entry["label"], set()).add(str(entry["read_as"]))
+    return {label: len(values) for label, values in sorted(seen.items())}
 
 
 def print_report(report: dict, task_table) -> None:
@@ -257,19 +270,34 @@ def print_report(report: dict, task_table) -> None:
     print(f"\ngenerated answers of the full model ({generated['faces']} faces, {generated['questions']} closed "
           f"questions, {generated['unreadable']} unreadable, counted wrong):")  # fmt: skip
     print(task_table({"full (answers)": generated["scores"]}))
+    diversity = report["answer_diversity"]
+    same = [label for label, count in diversity.items() if count == 1]
+    facets = [label for label in ("age", "gender", "race", "expression") if label in diversity]
+    varied = [label for label, count in diversity.items() if label not in facets and count > 1]
+    attributes = len(diversity) - len(facets)
+    print(f"different answers across the {generated['faces']} faces: " +
+          ", ".join(f"{label} {diversity[label]}" for label in facets) +
+          f"; {len(varied)} of {attributes} attribute questions got more than one answer")  # fmt: skip
+    if len(same) == len(diversity):
+        print("every face got the same answers: the language model answers without reading the picture")
+    elif same:
+        print(f"the same answer for every face: {', '.join(label for label in same if label in facets) or 'no facet'}"
+              f" and {len([label for label in same if label not in facets])} attribute questions")  # fmt: skip
     print(f"\nparser: held-out mean IoU {report['parser']['mean_iou']:.3f} "
           f"(constant baseline {report['parser']['baseline_mean_iou']:.3f})")  # fmt: skip
-    print(f"\nreloaded in a fresh process as {report['fresh_process']['AutoModel']} (faceinsight not importable):")
-    for question, answer in report["fresh_process"]["answers"].items():
+    fresh = report["fresh_process"]
+    print(f"\nreloaded in a fresh process as {fresh['AutoModel']} (faceinsight not importable), asked about "
+          "example_face.png (a held-out face):")  # fmt: skip
+    for (question, answer), truth in zip(fresh["answers"].items(), fresh["truth"]):
         shown = " ".join(answer.split())[:100] or "(an empty answer)"
-        print(f"  Q: {question}\n  A: {shown}")
+        print(f"  Q: {question}\n  A: {shown}   (truth: {truth})")
     model_dir = report["model_dir"]
     print(f"\nHub-ready model folder: {model_dir}  (model card: {model_dir}/README.md)")
     print(f"pictures: {', '.join(report['pictures'])}")
     print(f"ask it more:  faceinsight ask {model_dir} IMAGE \"Is this person smiling?\" --attributes")
     print(f"evaluate it:  faceinsight eval --model {model_dir} --dataset synthetic")
     print(f"publish it:   faceinsight push {model_dir} --repo-id ORG/NAME --dry-run")
-    print(f"took {report['total_seconds']:.0f} s: " + ", ".join(f"{v:.0f} s" for v in report["seconds"].values()))
+    print(f"took {report['total_seconds']:.0f} s: " + ", ".join(f"{k} {v:.0f} s" for k, v in report["seconds"].items()))
 
 
 # what the demo writes into its folder: the only entries --overwrite replaces
@@ -279,6 +307,11 @@ DEMO_ENTRIES = ("model", "work", "generated_answers", "demo_report.json", "*.png
 def main(args) -> int:
     from faceinsight.outputs import output_dir
 
+    if not sys.stderr.isatty():  # a log file, not a terminal: no progress bars (they made the demo's log 188 KB)
+        os.environ["TQDM_DISABLE"] = "1"
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
     overrides = {k: v for k, v in vars(args).items() if k in DemoSettings.__dataclass_fields__ and v is not None}
     settings = DemoSettings(**{**(QUICK if args.quick else {}), **overrides})
     with output_dir(settings.output_dir, "demo", overwrite=args.overwrite, patterns=DEMO_ENTRIES):

@@ -56,4 +56,5 @@ class FaceInsightAssistant:
     def attributes(self, image, parsing_map=None) -> dict:
         inputs = self._image_inputs(image, parsing_map)
         predictions = self.model.predict_attributes(inputs["pixel_values"], inputs.get("parsing_maps"))
-        return self.processor.post_process_attributes(predictions.probabilities, predictions.decisions)[0]
+        return self.processor.post_process_attributes(predictions.probabilities, predictions.decisions,
+                                                      predictions.trained, predictions.face_shares)[0]  # fmt: skip

@@ -2,8 +2,9 @@
 
 Answers are matched after lower-casing and normalising dashes and punctuation, through synonyms ("happy" for
 Happiness, "woman" for Female, "caucasian" for White, "in her twenties" for 20-29). A candidate right after a negation
-("not happy") is not taken. An answer naming two different values, or none, is unparsed (None): counted as wrong,
-and reported, never guessed.
+("not happy") is not taken. An answer is read as an option only when it names exactly one: an answer naming two
+values or none, an age range that spans several bins ("20-49"), or a hedge ("maybe", "not sure") is unreadable
+(None): counted as wrong, and reported, never guessed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import re
 YES_WORDS = ("yes", "yeah", "yep", "correct", "true", "indeed", "affirmative", "certainly")
 NO_WORDS = ("no", "nope", "false", "incorrect", "not", "negative")
 NEGATIONS = ("not", "no", "isn't", "isnt", "doesn't", "doesnt", "without", "never", "neither", "nor", "non")
+HEDGES = ("maybe", "perhaps", "possibly", "not sure", "unsure", "hard to tell", "can't tell", "cannot tell",
+          "difficult to say", "either")  # fmt: skip
+SPANS_BINS = "spans several bins"
 
 SYNONYMS = {
     "gender": {
@@ -57,11 +61,15 @@ def _negated(text: str, start: int) -> bool:
     return any(word in NEGATIONS for word in before)
 
 
+def hedged(text: str) -> bool:
+    return any(re.search(rf"(?<![a-z]){re.escape(hedge)}(?![a-z])", text) for hedge in HEDGES)
+
+
 def parse_yes_no(answer: str) -> int | None:
-    """1 for yes, 0 for no, None when the answer says neither (or both)."""
+    """1 for yes, 0 for no, None when the answer says neither (or both), or hedges."""
     text = normalize(answer)
     words = text.split()
-    if not words:
+    if not words or hedged(text):
         return None
     if words[0] in YES_WORDS:
         return 1
@@ -87,8 +95,11 @@ def _age_bins(options: list[str]) -> list[tuple[str, float, float]]:
 
 
 def parse_age(answer: str, options: list[str]) -> str | None:
-    """An age bin from "20-29", "20 to 29", "about 25", "70+", "over 70", "in their twenties"."""
+    """An age bin from "20-29", "20 to 29", "about 25", "70+", "over 70", "in their twenties"; a range counts only
+    when it lies inside one bin ("25-28"), not when it spans several ("20-49")."""
     text = normalize(answer)
+    if hedged(text):
+        return None
     bins = _age_bins(options)
     if not bins:
         return parse_choice(answer, options)
@@ -99,7 +110,8 @@ def parse_age(answer: str, options: list[str]) -> str | None:
 
     found = set()
     for low, high in re.findall(r"\b(\d+)\s*(?:-|to)\s*(\d+)\b", text):
-        found.add(next((n for n, lo, hi in bins if lo == float(low) and hi == float(high)), bin_of(float(low))))
+        first, last = bin_of(float(low)), bin_of(float(high))
+        found.add(first if first == last else SPANS_BINS)
     if not found:
         for number in re.findall(r"\b(\d+)\s*\+", text) + re.findall(r"(?:over|above|older than) (\d+)", text):
             found.add(bin_of(float(number) + (0 if "+" in text else 1)))
@@ -111,7 +123,7 @@ def parse_age(answer: str, options: list[str]) -> str | None:
             if re.search(rf"\b{word}\b", text):
                 found.add(bin_of(float(age)))
     found.discard(None)
-    return found.pop() if len(found) == 1 else None
+    return found.pop() if len(found) == 1 and SPANS_BINS not in found else None
 
 
 def parse_choice(answer: str, options: list[str], facet: str | None = None) -> str | None:
@@ -119,6 +131,8 @@ def parse_choice(answer: str, options: list[str], facet: str | None = None) -> s
     if facet == "age":
         return parse_age(answer, options)
     text = f" {normalize(answer)} "
+    if hedged(text):
+        return None
     phrases = []
     for option in options:
         names = {normalize(option), *SYNONYMS.get(facet, {}).get(option, [])}

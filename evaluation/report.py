@@ -52,7 +52,8 @@ def plot_confusion_matrix(task: dict, title: str, path: str | Path) -> Path:
     matrix = np.asarray(task["confusion_matrix"], dtype=float)
     labels = task["labels"]
     shares = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
-    figure, axes = plt.subplots(figsize=(1.0 + 0.75 * len(labels), 0.9 + 0.65 * len(labels)))
+    # wide enough for the two-line title even with two classes (it used to be cut off)
+    figure, axes = plt.subplots(figsize=(max(3.6, 1.0 + 0.75 * len(labels)), 1.4 + 0.65 * len(labels)))
     axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     axes.set_xticks(range(len(labels) + 1), [*labels, "none"], rotation=45, ha="right")
     axes.set_yticks(range(len(labels)), labels)
@@ -62,7 +63,7 @@ def plot_confusion_matrix(task: dict, title: str, path: str | Path) -> Path:
         if count:
             axes.text(column, row, int(count), ha="center", va="center", fontsize=8,
                       color="white" if shares[row, column] > 0.5 else "black")  # fmt: skip
-    axes.set_title(f"{title}\naccuracy {task['accuracy']:.3f} on {task['n']}")
+    axes.set_title(f"{title}\naccuracy {task['accuracy']:.3f} on {task['n']}", fontsize=10)
     return _save(figure, path)
 
 
@@ -86,10 +87,12 @@ def plot_attribute_accuracy(scores: dict[str, dict], path: str | Path, title: st
 
 
 def plot_variants(scores: dict[str, dict], path: str | Path, title: str = "accuracy with 95% intervals") -> Path:
-    """One panel per task, one bar per variant, with its 95% interval."""
+    """One panel per task, one bar per variant, with its 95% interval; a last panel with each variant's
+    logic-violation rate (share of faces whose predictions break a rule)."""
     plt = _pyplot()
     tasks = [t for t in TASK_ORDER if any(t in s["tasks"] for s in scores.values())]
-    figure, axes = plt.subplots(1, len(tasks), figsize=(2.6 * len(tasks), 3.2), squeeze=False)
+    colours = plt.cm.tab10(np.arange(len(scores)))
+    figure, axes = plt.subplots(1, len(tasks) + 1, figsize=(2.6 * (len(tasks) + 1), 3.4), squeeze=False)
     for axis, task in zip(axes[0], tasks):
         values, errors = [], [[], []]
         for score in scores.values():
@@ -99,9 +102,17 @@ def plot_variants(scores: dict[str, dict], path: str | Path, title: str = "accur
             values.append(value)
             errors[0].append(max(0.0, value - low))  # a bootstrap interval need not be centred on the estimate
             errors[1].append(max(0.0, high - value))
-        axis.bar(range(len(values)), values, yerr=errors, capsize=3, color=plt.cm.tab10(np.arange(len(values))))
-        axis.set_xticks(range(len(values)), list(scores), rotation=45, ha="right", fontsize=8)
-        axis.set_title(task)
-        axis.set_ylim(0, 1)
+        axis.bar(range(len(values)), values, yerr=errors, capsize=3, color=colours)
+        _variant_axis(axis, scores, task, "mean accuracy" if task == "attributes" else "accuracy")
+    violations = axes[0][-1]
+    violations.bar(range(len(scores)), [s["logic_violation_rate"] for s in scores.values()], color=colours)
+    _variant_axis(violations, scores, "logic violations", "share of faces breaking a rule")
     figure.suptitle(title)
     return _save(figure, path)
+
+
+def _variant_axis(axis, scores: dict, title: str, ylabel: str):
+    axis.set_xticks(range(len(scores)), list(scores), rotation=45, ha="right", fontsize=8)
+    axis.set_title(title)
+    axis.set_ylabel(ylabel, fontsize=8)
+    axis.set_ylim(0, 1)

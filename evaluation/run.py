@@ -81,7 +81,7 @@ def evaluate(model, processor, records, train_records=None, output_dir: str | Pa
 
     from faceinsight.evaluation.generated import generated_predictions
     from faceinsight.evaluation.structured import majority_predictions, score_predictions, structured_scores, targets_of
-    from faceinsight.training.knowledge import derive_knowledge
+    from faceinsight.training.knowledge import held_out_rules
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -91,7 +91,7 @@ def evaluate(model, processor, records, train_records=None, output_dir: str | Pa
         raise ValueError(f"{name}: structured predictions need a FaceInsight model; this is {type(model).__name__}")
     schema = model.config if has_structured else default_schema()
     targets = targets_of(records, schema)
-    rules = derive_knowledge(targets.tolist(), schema, min_support=20)["logic_rules"]
+    rules = held_out_rules(targets.tolist(), schema)
     report = {"model": name, "model_class": type(model).__name__, "faces": len(records), "rules": rules,
               "data": data or {}, "scores": {}}  # fmt: skip
 
@@ -152,6 +152,9 @@ def main(args) -> int:
 
 
 def run_eval(args, output_dir: str) -> dict:
+    from faceinsight.hub.sources import check_model_source
+
+    check_model_source(args.model, "--model")
     model, processor = load_model(args.model, args.trust_remote_code)
     records, train, data = load_split(args.dataset, args.split, args.dataset_dir, args.limit, args.num_faces,
                                       args.seed, image_size_of(processor), args.on_error,

@@ -7,6 +7,7 @@ files and writes a complete `auto_map`. This module adds the model card and refu
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +33,18 @@ def save_model_folder(model, processor, output_dir: str | Path, model_card: str 
     if pickles:
         raise RuntimeError(f"refusing to leave pickled weights in {output_dir}: {pickles}")
     (output_dir / "README.md").write_text(model_card or default_model_card(model.config))
+    usual_file_modes(output_dir)
     return output_dir
+
+
+def usual_file_modes(folder: Path):
+    """Every file of `folder` with the mode new files get here (the weights are written through a private temporary
+    file, which left model.safetensors at 0600 beside 0644 for everything else)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in folder.iterdir():
+        if path.is_file() and not path.is_symlink():
+            path.chmod(0o666 & ~umask)
 
 
 def default_model_card(config) -> str:

@@ -9,6 +9,7 @@ Usage: python load_check.py FOLDER IMAGE_PATH [QUESTION ...]
 
 import importlib.abc
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -75,14 +76,15 @@ def check_adapter_folder(folder: str, face: Image.Image) -> dict:
     from peft import PeftConfig, PeftModel
 
     config = PeftConfig.from_pretrained(folder)
-    base = AutoModel.from_pretrained(config.base_model_name_or_path, trust_remote_code=True, use_safetensors=True)
+    base_source = os.environ.get("FACEINSIGHT_ADAPTER_BASE") or config.base_model_name_or_path  # a local copy
+    base = AutoModel.from_pretrained(base_source, trust_remote_code=True, use_safetensors=True)
     knowledge = Path(folder) / "faceinsight_knowledge.json"
     if knowledge.is_file():  # the adapter's C_hat and rules replace the base's (they live in the config)
         for name, value in json.loads(knowledge.read_text()).items():
             setattr(base.config, name, value)
         base.refresh_config_buffers()
     model = PeftModel.from_pretrained(base, folder)
-    processor = AutoProcessor.from_pretrained(config.base_model_name_or_path, trust_remote_code=True)
+    processor = AutoProcessor.from_pretrained(base_source, trust_remote_code=True)
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Is this person smiling?"}]}]
     prompt = processor.apply_chat_template(messages, add_generation_prompt=True)
     inputs = processor(images=[face], text=prompt, return_tensors="pt")

@@ -9,6 +9,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = PACKAGE_ROOT / "model_card.md"
+REPO_PLACEHOLDER = "MODEL_DIR_OR_ID"  # the code sample's model id until `push` fills in the repository's
 TASK_METRICS = {"attributes": "mean attribute accuracy", "age": "age accuracy", "gender": "gender accuracy",
                 "race": "race accuracy", "expression": "expression accuracy"}  # fmt: skip
 SOURCE_NAMES = {"structured": "structured predictions", "structured_without_logic": "structured, without logic",
@@ -65,7 +66,22 @@ def results_markdown(evaluations: list[dict]) -> str:
     return "\n\n".join(parts)
 
 
-def render_model_card(config, repo_id: str = "MODEL_DIR_OR_ID", evaluations: list[dict] | None = None,
+def coverage_text(config) -> str:
+    """Which label nodes training data covered (config.labelled_faces), in words."""
+    if config.labelled_faces is None:
+        return "not recorded (no `faceinsight train` run on this folder): treat every structured output as untrained."
+    covered = dict(zip(config.label_names, config.labelled_faces))
+    facets = [f for f, values in config.categorical_facets.items() if any(covered[f"{f}:{v}"] for v in values)]
+    attributes = [name for name in config.binary_attributes if covered[name]]
+    untrained = [name for name in config.binary_attributes if not covered[name]]
+    text = (f"facets {', '.join(facets) or 'none'}; {len(attributes)} of {len(config.binary_attributes)} binary "
+            f"attributes")  # fmt: skip
+    if untrained:
+        text += f". Never trained (no training data labelled them; their outputs are noise): {', '.join(untrained)}"
+    return text + "."
+
+
+def render_model_card(config, repo_id: str = REPO_PLACEHOLDER, evaluations: list[dict] | None = None,
                       base_models: list[str] | None = None, datasets: list[str] | None = None,
                       training: str | None = None, license: str = "apache-2.0", model_name: str = "FaceInsight",
                       library_name: str = "transformers", adapter_of: str | None = None) -> str:  # fmt: skip
@@ -101,6 +117,7 @@ def render_model_card(config, repo_id: str = "MODEL_DIR_OR_ID", evaluations: lis
         region_readout_line=("\n- Region read-out: image tokens averaged within each face region of the parsing map, read by a "
                              "learned vector per (label, region) and added to the CCM's logits." if config.region_readout
                              else ""),
+        coverage=coverage_text(config),
         base_models_line=f"- Built from: {', '.join(base_models)}.\n" if base_models else "",
         results=results_markdown(evaluations),
         training=training or "Not trained by `faceinsight train` (or no training report was given).",
@@ -110,7 +127,7 @@ def render_model_card(config, repo_id: str = "MODEL_DIR_OR_ID", evaluations: lis
 
 
 def card_problems(readme: str | Path) -> list[str]:
-    """What keeps a README.md from being a filled model card (empty list: none)."""
+    """What keeps a README.md from being a filled model card for the Hub (empty list: none)."""
     path = Path(readme)
     if not path.is_file():
         return [f"{path.name} is missing (the model card)"]
@@ -123,9 +140,13 @@ def card_problems(readme: str | Path) -> list[str]:
         if not getattr(card.data, key, None):
             problems.append(f"{path.name}: metadata has no {key}")
     text = card.text
-    for marker in ("{model_name}", "{results}", "{training}", "{repo_id}", "TODO", "[More Information Needed]"):
+    for marker in ("{model_name}", "{results}", "{training}", "{repo_id}", REPO_PLACEHOLDER, "TODO",
+                   "[More Information Needed]"):  # fmt: skip
         if marker in text:
             problems.append(f"{path.name}: unfilled placeholder {marker!r}")
+    for base in card.data.base_model or []:
+        if base.startswith(("/", "./", "../", "~")) or Path(base).exists():
+            problems.append(f"{path.name}: base_model names a local path ({base}); on the Hub it must be a repo id")
     for heading in ("## Intended use", "## Results", "## Limitations"):
         if heading not in text:
             problems.append(f"{path.name}: no '{heading[3:]}' section")

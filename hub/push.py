@@ -43,8 +43,10 @@ def describe(plan: UploadPlan) -> list[str]:
 
 
 def main(args) -> int:
+    if not Path(args.model_dir).is_dir():
+        raise FileNotFoundError(f"{args.model_dir}: no such folder")
     if args.dry_run:
-        problems, report, plan = validate_folder(args.model_dir, args.repo_id)
+        problems, report, plan = validate_folder(args.model_dir, args.repo_id, base_dir=args.base_dir)
         for line in describe(plan) if plan is not None else []:
             print(f"  {line}")
         if problems:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from faceinsight.hub.export import PICKLE_SUFFIXES, REMOTE_CODE_FILES
-from faceinsight.hub.model_card import card_problems
+from faceinsight.hub.model_card import REPO_PLACEHOLDER, card_problems
 
 LOAD_CHECK = Path(__file__).with_name("load_check.py")
 DEFAULT_IMAGE = Path(__file__).resolve().parent.parent / "assets" / "astronaut_face.png"
@@ -103,10 +103,15 @@ def _is_trainer_draft(readme: Path) -> bool:
 
 def _plan_card(plan: UploadPlan, repo_id: str | None):
     """A missing card, or a trainer's draft (TRL's, the Trainer's), becomes FaceInsight's card written from
-    config.json; a card the user wrote is published as it is (and checked)."""
+    config.json; a card FaceInsight wrote gets the repository's id in its code sample; a card the user wrote is
+    published as it is (and checked)."""
     readme = plan.folder / "README.md"
     config_file = plan.folder / "config.json"
     if readme.is_file() and not _is_trainer_draft(readme):
+        text = readme.read_text()
+        if repo_id and REPO_PLACEHOLDER in text:
+            plan.files["README.md"] = text.replace(REPO_PLACEHOLDER, repo_id).encode()
+            plan.notes.append(f"README.md: its code sample's {REPO_PLACEHOLDER} is filled with {repo_id} in the upload")
         return
     if is_adapter_folder(plan.folder) or not config_file.is_file():
         return
@@ -171,8 +176,12 @@ def plan_problems(plan: UploadPlan) -> list[str]:
     if is_adapter_folder(folder):
         if "adapter_model.safetensors" not in names:
             problems.append("adapter_model.safetensors is missing")
-        if not json.loads((folder / "adapter_config.json").read_text()).get("base_model_name_or_path"):
+        base = json.loads((folder / "adapter_config.json").read_text()).get("base_model_name_or_path")
+        if not base:
             problems.append("adapter_config.json names no base_model_name_or_path")
+        elif base.startswith(("/", "./", "../", "~")) or Path(base).exists():
+            problems.append(f"adapter_config.json: base_model_name_or_path is a local path ({base}); a Hub user "
+                            "cannot load it: train with --adapter_base ORG/BASE (the base's repo id)")  # fmt: skip
         return problems + _card_problems(plan)
     if "config.json" not in names:
         return problems + ["config.json is missing"]
@@ -200,11 +209,14 @@ def _card_problems(plan: UploadPlan) -> list[str]:
 
 
 def run_load_check(folder: str | Path, image: str | Path = DEFAULT_IMAGE, questions: tuple[str, ...] = (),
-                   timeout: int = 900) -> dict:  # fmt: skip
-    """Load `folder` in a fresh Python process without faceinsight and ask it questions; the process's report."""
+                   timeout: int = 900, base_dir: str | Path | None = None) -> dict:  # fmt: skip
+    """Load `folder` in a fresh Python process without faceinsight and ask it questions; the process's report.
+    `base_dir`: for an adapter, a local copy of its base to load instead of the repo id it names."""
     environment = {**os.environ, "HF_HUB_DISABLE_TELEMETRY": "1"}
-    if not is_adapter_folder(folder):
+    if not is_adapter_folder(folder) or base_dir is not None:
         environment["HF_HUB_OFFLINE"] = "1"  # a full folder must load from its own files alone
+    if base_dir is not None:
+        environment["FACEINSIGHT_ADAPTER_BASE"] = str(Path(base_dir).resolve())
     with tempfile.TemporaryDirectory() as scratch:  # not the repository root: nothing importable by accident
         result = subprocess.run(
             [sys.executable, str(LOAD_CHECK), str(Path(folder).resolve()), str(Path(image).resolve()), *questions],
@@ -216,15 +228,16 @@ def run_load_check(folder: str | Path, image: str | Path = DEFAULT_IMAGE, questi
     return json.loads(result.stdout.split("REPORT ", 1)[1])
 
 
-def validate_folder(folder: str | Path, repo_id: str | None = None, image: str | Path = DEFAULT_IMAGE):
+def validate_folder(folder: str | Path, repo_id: str | None = None, image: str | Path = DEFAULT_IMAGE,
+                    base_dir: str | Path | None = None):  # fmt: skip
     """(problems, load report, plan). Files and code first; the load check (which runs the folder's code, on a
-    staged copy of the planned files) only when they are in order."""
+    staged copy of the planned files) only when they are in order. `base_dir`: a local copy of an adapter's base."""
     folder = Path(folder)
     if not folder.is_dir():
         return [f"{folder} is not a folder"], None, None
     plan = plan_upload(folder, repo_id)
     problems = plan_problems(plan) + code_problems(folder)
-    base = _local_adapter_base(folder)
+    base = Path(base_dir) if base_dir is not None else _local_adapter_base(folder)
     if base is not None:  # the load check runs the base's code too
         problems += [f"adapter base {base}: {problem}" for problem in code_problems(base)]
     if problems:
@@ -233,7 +246,7 @@ def validate_folder(folder: str | Path, repo_id: str | None = None, image: str |
         staged = Path(scratch) / folder.name
         staged.mkdir()
         try:
-            return [], run_load_check(plan.stage(staged), image), plan
+            return [], run_load_check(plan.stage(staged), image, base_dir=base_dir), plan
         except (RuntimeError, subprocess.TimeoutExpired) as error:
             return [str(error)], None, plan
 

@@ -28,6 +28,8 @@ CELEBAMASK_HQ_LABELS = (
     "mouth", "u_lip", "l_lip", "hair", "hat", "ear_r", "neck_l", "neck", "cloth",
 )  # fmt: skip
 NUM_PARSING_LABELS = len(CELEBAMASK_HQ_LABELS)
+# The classes that are the face itself: their share of a parsing map is the face-presence signal.
+FACE_PARTS = ("skin", "nose", "l_eye", "r_eye", "l_brow", "r_brow", "mouth", "u_lip", "l_lip")
 
 # The palette used by the CelebAMask-HQ / face-parsing.PyTorch visualisations (one RGB colour per label).
 CELEBAMASK_HQ_PALETTE = (
@@ -54,6 +56,12 @@ DEFAULT_CATEGORICAL_FACETS = {
     "expression": ["Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral"],
 }
 LOGIC_RULE_TYPES = ("exclusion", "implication")
+# Relations that hold by the meaning of the schema's names, whatever the data: the logic module always has them (so
+# the `gender` facet and CelebA's `Male` attribute can never disagree), on top of the configured or mined rules.
+DEFINITIONAL_RULES = (
+    {"type": "implication", "a": "Male", "b": "gender:Male"},
+    {"type": "implication", "a": "gender:Male", "b": "Male"},
+)
 # Where each Auto class finds its FaceInsight class in a saved folder (remote code). `save_pretrained` writes only
 # the entry of the class it saves, so the config carries them all.
 _MODEL_CLASS = "modeling_faceinsight.FaceInsightForConditionalGeneration"
@@ -107,7 +115,10 @@ class FaceInsightConfig(PreTrainedConfig):
             region of the parsing map, read by a learned vector per (label, region), zero at initialisation (so a new
             model starts as the plain CCM). Lets Blond_Hair look at the hair, which a mean over all tokens cannot.
         logic_rules: deterministic relations, each `{"type": "exclusion"|"implication", "a": node, "b": node}`
-            ("a and b never together" / "a implies b"). One-value-per-categorical-facet is implied by the schema.
+            ("a and b never together" / "a implies b"). One-value-per-categorical-facet is implied by the schema, and
+            DEFINITIONAL_RULES (Male <=> gender:Male) always hold.
+        labelled_faces: per label node, the training faces that carried its label, summed over the runs that trained
+            the head (0: a node no training data covered, whose predictions are untrained); None: not recorded.
         lm_loss_weight / bce_loss_weight / logic_loss_weight: weights of the three loss parts.
     """
 
@@ -165,6 +176,7 @@ class FaceInsightConfig(PreTrainedConfig):
     gcn_negative_slope: float = 0.2
     region_readout: bool = True
     logic_rules: list[dict] | None = None
+    labelled_faces: list[int] | None = None
 
     lm_loss_weight: float = 1.0
     bce_loss_weight: float = 1.0
@@ -239,6 +251,18 @@ class FaceInsightConfig(PreTrainedConfig):
         return names
 
     @property
+    def definitional_rules(self) -> list[dict]:
+        """DEFINITIONAL_RULES whose two label nodes are both in this schema."""
+        names = set(self.label_names)
+        return [dict(rule) for rule in DEFINITIONAL_RULES if rule["a"] in names and rule["b"] in names]
+
+    @property
+    def all_logic_rules(self) -> list[dict]:
+        """What the logic module enforces: the definitional rules, then `logic_rules`, without repeats."""
+        rules = self.definitional_rules
+        return rules + [rule for rule in self.logic_rules if rule not in rules]
+
+    @property
     def num_attribute_labels(self) -> int:
         return len(self.binary_attributes) + sum(len(values) for values in self.categorical_facets.values())
 
@@ -294,6 +318,11 @@ class FaceInsightConfig(PreTrainedConfig):
                         f"the vocabulary (vocab_size={vocab_size}): {ids}"
                     )
 
+        if self.labelled_faces is not None and len(self.labelled_faces) != num_labels:
+            raise ValueError(
+                f"FaceInsightConfig: labelled_faces has {len(self.labelled_faces)} entries but the schema has "
+                f"{num_labels} labels"
+            )
         if self.correlation_matrix is not None:
             rows = len(self.correlation_matrix)
             if rows != num_labels or any(len(row) != num_labels for row in self.correlation_matrix):

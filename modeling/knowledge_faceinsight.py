@@ -192,7 +192,7 @@ class FaceInsightLogicalConstraintModule(nn.Module):
         index = {name: i for i, name in enumerate(config.label_names)}
         pairs = {
             kind: torch.tensor(
-                [(index[r["a"]], index[r["b"]]) for r in config.logic_rules if r["type"] == kind], dtype=torch.long
+                [(index[r["a"]], index[r["b"]]) for r in config.all_logic_rules if r["type"] == kind], dtype=torch.long
             ).reshape(-1, 2)
             for kind in ("exclusion", "implication")
         }

@@ -46,7 +46,7 @@ from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
 from transformers.utils.output_capturing import select_hidden_states
 
-from .configuration_faceinsight import FaceInsightConfig
+from .configuration_faceinsight import FACE_PARTS, FaceInsightConfig
 from .knowledge_faceinsight import FaceInsightCorrelationConstraintModule, FaceInsightLogicalConstraintModule
 
 UNKNOWN_PARSING_LABEL = -1  # a parsing map filled with this value asks the in-model parser for that image
@@ -114,14 +114,17 @@ class FaceInsightCausalLMOutputWithPast(MultimodalCausalLMOutputWithPast):
 
 @dataclass
 class FaceInsightAttributePredictions(ModelOutput):
-    """Structured predictions per image: logits and sigmoid probabilities per label node, and the logic-consistent
-    0/1 decisions (exactly one value per categorical facet, no exclusion rule violated). Column order is
-    `config.label_names`."""
+    """Structured predictions per image: logits and sigmoid probabilities per label node, the logic-consistent
+    0/1 decisions (exactly one value per categorical facet, no rule violated), the parsing maps used and each map's
+    face share (the share of its pixels that are face parts: a face-presence signal). `trained` (per label node)
+    says which nodes any training data covered (None: not recorded). Column order is `config.label_names`."""
 
     logits: torch.FloatTensor | None = None
     probabilities: torch.FloatTensor | None = None
     decisions: torch.BoolTensor | None = None
     parsing_maps: torch.LongTensor | None = None
+    face_shares: torch.FloatTensor | None = None
+    trained: torch.BoolTensor | None = None
 
 
 def _num_layers(feature_layer: int | list[int]) -> int:
@@ -661,12 +664,21 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
         image_outputs = self.model.get_image_features(pixel_values.to(self.device), parsing_maps, return_dict=True)
         logits = image_outputs.attribute_logits.float()
         probabilities = torch.sigmoid(logits)
+        labelled = self.config.labelled_faces
         return FaceInsightAttributePredictions(
             logits=logits,
             probabilities=probabilities,
             decisions=self.model.logic_module.decide(probabilities),
             parsing_maps=image_outputs.parsing_maps,
+            face_shares=self.face_shares(image_outputs.parsing_maps),
+            trained=None if labelled is None else torch.tensor([count > 0 for count in labelled]),
         )
+
+    def face_shares(self, parsing_maps: torch.LongTensor) -> torch.FloatTensor:
+        """Per map, the share of pixels labelled as a face part (skin, nose, eyes, brows, mouth, lips)."""
+        id2label = self.config.parser_config.id2label
+        parts = torch.tensor([int(i) for i, name in id2label.items() if name in FACE_PARTS], device=parsing_maps.device)
+        return torch.isin(parsing_maps, parts).flatten(1).float().mean(1)
 
     def _expand_multimodal_outputs(self, input_ids, mm_encoder_output, expand_size=1, inputs_embeds=None):
         """generate() repeats each sample `expand_size` times (beams, several returned sequences), and each sample's

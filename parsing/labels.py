@@ -68,3 +68,21 @@ def legend(width: int = 220, row_height: int = 18) -> Image.Image:
         draw.rectangle([2, top + 2, row_height + 2, top + row_height - 2], fill=colour, outline=(0, 0, 0))
         draw.text((row_height + 8, top + 3), f"{index:2d} {name}", fill=(0, 0, 0))
     return picture
+
+
+def sheet_with_legend(columns: list[str], rows: list[list[Image.Image]], cell: int) -> Image.Image:
+    """A picture sheet: a header naming each column, one row of `cell`-sized pictures per entry of `rows`, and the
+    class colours' legend on the right."""
+    from PIL import ImageDraw
+
+    header, key = 18, legend()
+    width = len(columns) * cell
+    sheet = Image.new("RGB", (width + key.width, max(header + len(rows) * cell, key.height)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for column, title in enumerate(columns):
+        draw.text((column * cell + 4, 3), title, fill="black")
+    for row, pictures in enumerate(rows):
+        for column, picture in enumerate(pictures):
+            sheet.paste(picture.resize((cell, cell), Image.NEAREST), (column * cell, header + row * cell))
+    sheet.paste(key, (width, 0))
+    return sheet

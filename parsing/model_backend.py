@@ -11,16 +11,18 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from faceinsight.modeling.configuration_faceinsight import FACE_PARTS
 from faceinsight.parsing.labels import LABEL_INDEX
 from faceinsight.parsing.mediapipe_backend import FaceParsingResult
+from faceinsight.processing.processing_faceinsight import MIN_FACE_SHARE
 
-FACE_CLASSES = [LABEL_INDEX[name] for name in
-                ("skin", "nose", "l_eye", "r_eye", "l_brow", "r_brow", "mouth", "u_lip", "l_lip")]  # fmt: skip
+FACE_CLASSES = [LABEL_INDEX[name] for name in FACE_PARTS]
 
 
 class ModelFaceParser:
-    """Photo -> `FaceParsingResult` at the photo's resolution. The box covers all face-class pixels (this backend
-    does not separate faces)."""
+    """Photo -> `FaceParsingResult` at the photo's resolution. A face is found when face parts cover at least
+    MIN_FACE_SHARE of the map (a parser paints some skin on anything; this is its face-presence signal); the box
+    covers all face-class pixels (this backend does not separate faces)."""
 
     def __init__(self, model_dir: str | Path, device: str = "cpu"):
         from transformers import AutoModelForSemanticSegmentation
@@ -59,7 +61,7 @@ class ModelFaceParser:
         label_map = F.interpolate(labels[None, None].float(), size=(image.height, image.width), mode="nearest")
         label_map = label_map[0, 0].numpy().astype(np.uint8)
         face = np.isin(label_map, FACE_CLASSES)
-        if not face.any():
+        if face.mean() < MIN_FACE_SHARE:
             return FaceParsingResult(label_map=label_map)
         ys, xs = np.nonzero(face)
         return FaceParsingResult(label_map=label_map, face_boxes=[[int(xs.min()), int(ys.min()), int(xs.max()),

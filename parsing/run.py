@@ -7,10 +7,13 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 from tqdm.auto import tqdm
 
-from faceinsight.parsing.labels import class_pixel_counts, overlay, to_palette_image
+from faceinsight.modeling.configuration_faceinsight import FACE_PARTS
+from faceinsight.parsing.labels import LABEL_INDEX, class_pixel_counts, overlay, to_palette_image
 
+FACE_CLASS_INDICES = [LABEL_INDEX[name] for name in FACE_PARTS]
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
 
@@ -32,6 +35,20 @@ def load_image(path: Path):
     return FaceInsightImageProcessor().to_rgb(open_image(path))
 
 
+def choose_backend(backend: str | None, model_dir: str | None) -> str:
+    """`backend` as given, or what is there: the model's parser with `model_dir`, else MediaPipe when installed."""
+    if backend is not None:
+        return backend
+    import importlib.util
+
+    if model_dir:
+        return "model"
+    if importlib.util.find_spec("mediapipe") is not None:
+        return "mediapipe"
+    raise ValueError("no parsing backend: MediaPipe is not installed (pip install 'faceinsight[mediapipe]', about "
+                     "550 MB) and no --model was given (--backend model --model DIR)")  # fmt: skip
+
+
 def make_parser(backend: str, model_dir: str | None):
     if backend == "mediapipe":
         from faceinsight.parsing.mediapipe_backend import MediaPipeFaceParser
@@ -46,14 +63,15 @@ def make_parser(backend: str, model_dir: str | None):
     raise ValueError(f"unknown backend {backend!r}; use mediapipe or model")
 
 
-def parse_images(inputs: list[str], output_dir: str | Path, backend: str = "mediapipe", model_dir: str | None = None):
+def parse_images(inputs: list[str], output_dir: str | Path, backend: str | None = None, model_dir: str | None = None):
     """Writes NAME_labels.png (palette PNG: pixel value = label index), NAME_overlay.png and NAME.json per image.
     Returns (written stems, {path: error})."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    backend = choose_backend(backend, model_dir)
     parser = make_parser(backend, model_dir)
     written, failed, used = [], {}, set()
-    for path in tqdm(collect_images(inputs), desc=f"parsing ({backend})", unit="image"):
+    for path in tqdm(collect_images(inputs), desc="parsing", unit="image"):
         try:
             image = load_image(path)
             result = parser.parse(image)
@@ -74,6 +92,7 @@ def parse_images(inputs: list[str], output_dir: str | Path, backend: str = "medi
             "width": image.width,
             "height": image.height,
             "face_found": result.face_found,
+            "face_share": round(float(np.isin(result.label_map, FACE_CLASS_INDICES).mean()), 4),
             "face_boxes": result.face_boxes,
             "class_pixel_counts": class_pixel_counts(result.label_map),
         }

@@ -262,14 +262,12 @@ def train_parser(
 
 
 def _example_picture(eval_set: ParsingDataset, predicted: np.ndarray, truth: np.ndarray, rows: int = 4) -> Image.Image:
-    """Held-out examples: photo | ground truth | prediction, one row each."""
-    size = eval_set.size
-    rows = min(rows, len(eval_set))
-    sheet = Image.new("RGB", (3 * size, rows * size), (255, 255, 255))
-    for row in range(rows):
+    """Held-out examples: photo | ground truth | prediction, one row each, with column titles and the legend."""
+    from faceinsight.parsing.labels import sheet_with_legend
+
+    pictures = []
+    for row in range(min(rows, len(eval_set))):
         pixels = eval_set[row]["pixel_values"] * eval_set.std + eval_set.mean
         photo = Image.fromarray((pixels.clamp(0, 1).permute(1, 2, 0).numpy() * 255).astype(np.uint8))
-        sheet.paste(photo, (0, row * size))
-        sheet.paste(Image.fromarray(colorize(truth[row])), (size, row * size))
-        sheet.paste(Image.fromarray(colorize(predicted[row])), (2 * size, row * size))
-    return sheet
+        pictures.append([photo, Image.fromarray(colorize(truth[row])), Image.fromarray(colorize(predicted[row]))])
+    return sheet_with_legend(["photo", "ground truth", "prediction"], pictures, cell=max(128, eval_set.size))

@@ -11,6 +11,10 @@ from transformers.processing_utils import ProcessorMixin
 
 from .image_processing_faceinsight import flatten_images
 
+# A parsing map whose face parts (skin, nose, eyes, brows, mouth, lips) cover less than this share of its pixels
+# shows no face the parser can see: predictions for it are flagged, not hidden.
+MIN_FACE_SHARE = 0.02
+
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
     "{{ '<|im_start|>' + message['role'] + '\n' }}"
@@ -134,36 +138,67 @@ class FaceInsightProcessor(ProcessorMixin):
             names.extend(f"{facet}:{value}" for value in values)
         return names
 
-    def post_process_attributes(self, probabilities: torch.Tensor, decisions: torch.Tensor) -> list[dict]:
-        """Per image: `{"attributes": {name: {"present", "probability"}}, "facets": {facet: {"value", "confidence",
-        "probabilities"}}}`. `probabilities`/`decisions` come from `model.predict_attributes` (columns in
-        `label_names` order); a facet's confidence is its chosen value's probability renormalised over the facet."""
+    def post_process_attributes(self, probabilities: torch.Tensor, decisions: torch.Tensor, trained=None,
+                                face_shares=None) -> list[dict]:  # fmt: skip
+        """Per image: `{"attributes": {name: {"present", "probability"[, "trained"]}}, "facets": {facet: {"value",
+        "confidence", "probabilities"[, "trained"]}}[, "face": {"found", "share"}][, "warnings": [...]]}`.
+
+        `probabilities`/`decisions` come from `model.predict_attributes` (columns in `label_names` order); a facet's
+        confidence is its chosen value's probability renormalised over the facet. Pass the predictions' `trained`
+        to mark the label nodes no training data covered (their outputs are untrained), and `face_shares` to say
+        whether the parser saw a face. Any of those gives a warning a person can read."""
         names = self.label_names
         if probabilities.shape[-1] != len(names):
             raise ValueError(
                 f"predictions have {probabilities.shape[-1]} label columns but this processor's schema has "
                 f"{len(names)}; processor and model must come from the same folder"
             )
+        trained = None if trained is None else [bool(flag) for flag in trained]
         results = []
-        for row_probabilities, row_decisions in zip(probabilities.float().cpu(), decisions.cpu()):
-            attributes = {
-                name: {"present": bool(row_decisions[i]), "probability": round(float(row_probabilities[i]), 4)}
-                for i, name in enumerate(self.binary_attributes)
-            }
-            facets, start = {}, len(self.binary_attributes)
-            for facet, values in self.categorical_facets.items():
-                span = row_probabilities[start : start + len(values)]
-                chosen = [v for k, v in enumerate(values) if row_decisions[start + k]]
-                normalised = span / span.sum().clamp(min=1e-12)
-                value = chosen[0] if chosen else values[int(span.argmax())]
-                facets[facet] = {
-                    "value": value,
-                    "confidence": round(float(normalised[values.index(value)]), 4),
-                    "probabilities": {v: round(float(normalised[k]), 4) for k, v in enumerate(values)},
-                }
-                start += len(values)
-            results.append({"attributes": attributes, "facets": facets})
+        for row, (row_probabilities, row_decisions) in enumerate(zip(probabilities.float().cpu(), decisions.cpu())):
+            result = {"attributes": self._attributes(row_probabilities, row_decisions, trained),
+                      "facets": self._facets(row_probabilities, row_decisions, trained)}  # fmt: skip
+            warnings = []
+            if trained is not None:
+                untrained = [name for name, flag in zip(names, trained) if not flag]
+                if untrained:
+                    warnings.append(f"{len(untrained)} of {len(names)} label nodes were never trained (no training "
+                                    "data labelled them): their predictions are noise")  # fmt: skip
+            if face_shares is not None:
+                share = float(face_shares[row])
+                result["face"] = {"found": share >= MIN_FACE_SHARE, "share": round(share, 4)}
+                if share < MIN_FACE_SHARE:
+                    warnings.append(f"the parser finds no face (face parts cover {share:.1%} of the image): these "
+                                    "predictions describe no face")  # fmt: skip
+            if warnings:
+                result["warnings"] = warnings
+            results.append(result)
         return results
+
+    def _attributes(self, probabilities, decisions, trained) -> dict:
+        attributes = {}
+        for i, name in enumerate(self.binary_attributes):
+            attributes[name] = {"present": bool(decisions[i]), "probability": round(float(probabilities[i]), 4)}
+            if trained is not None:
+                attributes[name]["trained"] = trained[i]
+        return attributes
+
+    def _facets(self, probabilities, decisions, trained) -> dict:
+        facets, start = {}, len(self.binary_attributes)
+        for facet, values in self.categorical_facets.items():
+            span = probabilities[start : start + len(values)]
+            chosen = [v for k, v in enumerate(values) if decisions[start + k]]
+            normalised = span / span.sum().clamp(min=1e-12)
+            value = chosen[0] if chosen else values[int(span.argmax())]
+            facets[facet] = {
+                "value": value,
+                "confidence": round(float(normalised[values.index(value)]), 4),
+                "probabilities": {v: round(float(normalised[k]), 4) for k, v in enumerate(values)},
+            }
+            if trained is not None:
+                facets[facet]["trained"] = any(trained[start : start + len(values)])
+            start += len(values)
+        return facets
 
 
 _TOKENIZER_KWARGS = {

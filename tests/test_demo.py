@@ -40,7 +40,7 @@ def test_demo_reloads_in_a_fresh_process_and_writes_pictures(demo):
     for picture in report["pictures"]:
         assert Image.open(picture).size[0] >= 128
     sheet = Image.open(demo / "parsing_maps.png")
-    assert sheet.size == (3 * 128, 18 + 6 * 128)
+    assert sheet.size == (3 * 128 + 220, 18 + 6 * 128)  # three columns of faces and the colour legend
 
 
 def test_demo_folder_passes_the_dry_run_with_a_filled_card(demo, capsys):

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from faceinsight.cli import main
@@ -18,7 +19,8 @@ YES_NO = [
     ("Yes.", 1), ("yes, she is wearing eyeglasses", 1), ("Yeah", 1), ("Correct, the person has bangs.", 1),
     ("No.", 0), ("No, the person does not wear a hat.", 0), ("The person is not smiling.", 0),
     ("Absolutely not", 0), ("He doesn't have a beard", 0), ("NO!", 0),
-    ("I cannot tell from this image.", None), ("", None), ("Eyeglasses", None),
+    ("I cannot tell from this image.", None), ("", None), ("Eyeglasses", None), ("Maybe, yes.", None),
+    ("Perhaps not", None),
 ]  # fmt: skip
 CHOICES = [
     ("expression", "Happiness.", "Happiness"), ("expression", "The person looks happy!", "Happiness"),
@@ -35,6 +37,11 @@ CHOICES = [
     ("age", "70+", "70+"), ("age", "over 70", "70+"), ("age", "Probably in their twenties.", "20-29"),
     ("age", "3-9.", "3-9"), ("age", "The person is 45.", "40-49"), ("age", "a baby", "0-2"),
     ("age", "20-M9.", None), ("age", "between 20 and 40", None),
+    # strict: a range spanning bins, a hedge or a list is unreadable, never guessed
+    ("age", "20-49.", None), ("age", "25-28", "20-29"), ("age", "Maybe 30-39", None), ("age", "20-29 or 30-39", None),
+    ("age", "between 20 and 29", "20-29"), ("expression", "Possibly happy.", None),
+    ("expression", "Not sure, perhaps neutral", None), ("gender", "male, female", None),
+    ("race", "White or Black", None),
 ]  # fmt: skip
 
 
@@ -147,3 +154,19 @@ def test_eval_reads_a_dataset_in_its_original_layout(tiny_folder, tmp_path, caps
     assert main(["eval", "--model", str(tiny_folder), "--dataset", "rafdb", "--dataset_dir", str(root),
                  "--split", "validation"]) == 2  # fmt: skip
     assert "--split validation: rafdb has no such rows (its splits: test, train)" in capsys.readouterr().err
+
+
+def test_the_violation_rate_counts_definitional_rules(tiny):
+    """Predictions whose gender facet and Male attribute disagree break a rule, even if no data mined it."""
+    from faceinsight.evaluation.structured import score_predictions
+    from faceinsight.training.knowledge import held_out_rules
+
+    model, _ = tiny
+    config, names = model.config, model.config.label_names
+    probabilities = torch.rand(4, len(names), generator=torch.Generator().manual_seed(1))
+    targets = model.model.logic_module.decide(probabilities).long().numpy()  # a consistent ground truth
+    rules = held_out_rules(targets.tolist(), config)
+    assert {"type": "implication", "a": "gender:Male", "b": "Male"} in rules
+    predictions = targets.copy()
+    predictions[0, names.index("Male")] = 1 - predictions[0, names.index("Male")]  # gender and Male now disagree
+    assert score_predictions(predictions, targets, config, rules)["logic_violation_rate"] == 0.25

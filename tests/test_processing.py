@@ -184,3 +184,31 @@ def test_structured_predictions_read_as_facets(tiny):
     assert abs(sum(result["facets"]["age"]["probabilities"].values()) - 1) < 1e-3
     with pytest.raises(ValueError, match="schema has"):
         processor.post_process_attributes(probabilities[:, :5], decisions[:, :5])
+
+
+def test_outputs_say_what_the_model_knows(tiny):
+    """Untrained label nodes are marked and warned about; so is a map in which the parser sees no face."""
+    model, processor = tiny
+    names = model.config.label_names
+    probabilities = torch.full((2, len(names)), 0.3)
+    decisions = model.model.logic_module.decide(probabilities)
+    trained = torch.tensor([name in ("Smiling", "expression:Happiness", "expression:Neutral") for name in names])
+    face, wall = processor.post_process_attributes(probabilities, decisions, trained, torch.tensor([0.31, 0.004]))
+    assert face["attributes"]["Smiling"]["trained"] and not face["attributes"]["Bald"]["trained"]
+    assert face["facets"]["expression"]["trained"] and not face["facets"]["age"]["trained"]
+    assert face["face"] == {"found": True, "share": 0.31}
+    assert face["warnings"] == [f"{len(names) - 3} of {len(names)} label nodes were never trained (no training data "
+                                "labelled them): their predictions are noise"]
+    assert wall["face"]["found"] is False and "the parser finds no face (face parts cover 0.4%" in wall["warnings"][1]
+
+
+def test_the_gender_facet_and_the_male_attribute_never_disagree(tiny):
+    """Male <=> gender:Male is a definitional rule the logic module always has, without configured rules."""
+    model, _ = tiny
+    names = model.config.label_names
+    assert model.config.logic_rules == [] and {"type": "implication", "a": "Male", "b": "gender:Male"} in \
+        model.config.all_logic_rules  # fmt: skip
+    probabilities = torch.rand(200, len(names), generator=torch.Generator().manual_seed(0))
+    decisions = model.model.logic_module.decide(probabilities)
+    assert torch.equal(decisions[:, names.index("Male")], decisions[:, names.index("gender:Male")])
+    assert torch.equal(decisions[:, names.index("Male")], ~decisions[:, names.index("gender:Female")])

@@ -124,31 +124,53 @@ def test_card_problems_name_unfilled_cards(tmp_path):
     assert card_problems(tmp_path / "absent.md") == ["absent.md is missing (the model card)"]
 
 
-def test_lora_adapter_publishes_alone_and_merges_back(tiny_folder, tmp_path):
-    """stage 2 with --save_adapter: the adapter folder loads on its base in a fresh process (PEFT, no faceinsight),
-    passes the dry run, and merging it gives the same weights as the run's own merged folder."""
+def test_lora_adapter_publishes_alone_and_merges_back(tiny_folder, tmp_path, capsys):
+    """stage 2 with --save_adapter: the adapter names its base by repo id; loaded on a local copy of that base it
+    answers in a fresh process (PEFT, no faceinsight), passes the dry run, and merging it gives the same weights as
+    the run's own merged folder. An adapter naming a local path is refused: a Hub user could not load it."""
     from safetensors.torch import load_file
 
     out = tmp_path / "run"
     assert main(["train", "--model_name_or_path", str(tiny_folder), "--output_dir", str(out), "--max_steps", "3",
                  "--num_train_faces", "32", "--num_eval_faces", "0", "--per_device_train_batch_size", "4",
-                 "--learning_rate", "1e-2", "--save_adapter", "true", "--save_strategy", "no"]) == 0  # fmt: skip
+                 "--learning_rate", "1e-2", "--save_adapter", "true", "--adapter_base", "org/fi-base",
+                 "--save_strategy", "no"]) == 0  # fmt: skip
     adapter = out / "adapter"
     names = {p.name for p in adapter.iterdir()}
     assert {"adapter_config.json", "adapter_model.safetensors", "README.md", "faceinsight_knowledge.json"} <= names
-    assert json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tiny_folder)
-    assert main(["push", str(adapter), "--repo-id", "org/fi-lora", "--dry-run"]) == 0
+    assert json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"] == "org/fi-base"
+    assert main(["push", str(adapter), "--repo-id", "org/fi-lora", "--dry-run", "--base-dir", str(tiny_folder)]) == 0
 
     from faceinsight.hub.validate import run_load_check
 
-    report = run_load_check(adapter)
+    report = run_load_check(adapter, base_dir=tiny_folder)
     assert report["lora_modules"] > 0 and report["knowledge_applied"] and report["faceinsight_imported"] == []
 
+    local = tmp_path / "local_adapter"
+    shutil.copytree(adapter, local)
+    config = json.loads((local / "adapter_config.json").read_text())
+    (local / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": str(tiny_folder)}))
+    capsys.readouterr()
+    assert main(["push", str(local), "--repo-id", "org/fi-lora", "--dry-run"]) == 1
+    assert "base_model_name_or_path is a local path" in capsys.readouterr().out
+
     merged = tmp_path / "merged"
-    assert main(["merge", str(adapter), "--output_dir", str(merged)]) == 0
+    assert main(["merge", str(adapter), "--output_dir", str(merged), "--base", str(tiny_folder)]) == 0
     ours, theirs = load_file(merged / "model.safetensors"), load_file(out / "model.safetensors")
     assert ours.keys() == theirs.keys()
     for key in ours:
         assert (ours[key] - theirs[key]).abs().max() < 1e-5, key
     assert json.loads((merged / "config.json").read_text())["logic_rules"] == \
         json.loads((out / "config.json").read_text())["logic_rules"]  # fmt: skip
+
+
+def test_cards_meant_for_the_hub_name_no_local_path_and_get_the_repo_id(tiny_folder, tmp_path, capsys):
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_folder, folder)
+    assert "MODEL_DIR_OR_ID" in (folder / "README.md").read_text()  # as built: the placeholder push fills
+    assert main(["push", str(folder), "--repo-id", "org/fi", "--dry-run"]) == 0
+    assert "MODEL_DIR_OR_ID is filled with org/fi in the upload" in capsys.readouterr().out
+    assert any("MODEL_DIR_OR_ID" in p for p in card_problems(folder / "README.md"))  # the folder's own card as is
+    card = (folder / "README.md").read_text().replace("license:", f"base_model:\n- {tiny_folder}\nlicense:", 1)
+    (folder / "README.md").write_text(card)
+    assert any("base_model names a local path" in p for p in card_problems(folder / "README.md"))

@@ -281,6 +281,27 @@ def test_reserved_tokens_in_text_and_prompts_over_the_context_are_named(tiny_fol
     assert "over the language model's context of 2048" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [
+    ["ask", "./no/such/folder", "assets/astronaut_face.png", "hi"],
+    ["eval", "--model", "/no/such/folder"],
+    ["push", "no_such_folder", "--repo-id", "org/fi", "--dry-run"],
+    ["merge", "./no_such_adapter", "--output_dir", "out"],
+    ["build", "out", "--vision", "./no/vision", "--text", "./no/text"],
+])  # fmt: skip
+def test_a_missing_folder_is_named_at_once(command, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(command) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no such folder" in err
+
+
+def test_an_unknown_hub_id_is_one_line_without_retries(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # answered from the environment, before any request is tried
+    assert main(["ask", "org/no-such-model", "assets/astronaut_face.png", "hi"]) == 2
+    assert capsys.readouterr().err.strip() == ("faceinsight ask: error: model org/no-such-model is not a folder here, "
+                                               "and the Hub is switched off (HF_HUB_OFFLINE)")
+
+
 # -- resume and disk faults -----------------------------------------------------------------------------------------
 def test_resume_passes_over_a_checkpoint_with_a_truncated_state(tmp_path, capsys):
     from faceinsight.training.train import latest_complete_checkpoint, resolve_resume

@@ -61,6 +61,14 @@ def test_trained_folder_is_hub_ready_and_carries_the_knowledge(trained):
     assert not any("lora" in name for name, _ in model.named_parameters())  # LoRA merged into the LM
 
 
+def test_trained_folder_with_its_checkpoints_passes_the_dry_run(trained, capsys):
+    assert (trained / "checkpoint-250").is_dir()
+    assert main(["push", str(trained), "--repo-id", "org/fi", "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert "leaves out checkpoint-250/: training checkpoint" in printed and "is ready for org/fi" in printed
+    assert "leaves out .faceinsight-output.json: hidden file" in printed
+
+
 def test_conversations_and_label_encoding(tiny):
     model, _ = tiny
     records, _ = synthetic_faces(6, seed=3)
@@ -154,3 +162,16 @@ def test_train_vision_tower_trains_it_and_nothing_is_saved_frozen(tiny_folder, t
     assert torch.equal(parsing_before, next(after.model.parsing_encoder.parameters()))  # not asked for: untouched
     assert all(p.requires_grad for p in after.parameters()) and "freeze_vision_tower" not in after.config.to_dict()
     assert json.loads((out / "training_report.json").read_text())["also_trained"] == ["vision_tower"]
+
+
+def test_structured_outputs_mark_what_training_never_covered(trained, face_image):
+    """Synthetic faces label 22 of CelebA's 40 attributes and every facet: the other 18 are marked untrained."""
+    from faceinsight.inference import FaceInsightAssistant
+    from faceinsight.modeling.configuration_faceinsight import CELEBA_ATTRIBUTES
+
+    result = FaceInsightAssistant.from_pretrained(str(trained)).attributes(face_image)
+    untrained = [name for name, entry in result["attributes"].items() if not entry["trained"]]
+    assert len(untrained) == 18 and set(untrained) < set(CELEBA_ATTRIBUTES)
+    assert all(entry["trained"] for entry in result["facets"].values())
+    assert "18 of 65 label nodes were never trained" in result["warnings"][0]
+    assert "face" in result and 0 <= result["face"]["share"] <= 1

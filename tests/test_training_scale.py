@@ -2,16 +2,18 @@
 process with the same global batch trains."""
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
 
 TRAIN = [sys.executable, "-m", "faceinsight.cli", "train"]
+# the launcher installed beside this interpreter (found whether or not its folder is on PATH)
+ACCELERATE = Path(sys.executable).with_name("accelerate")
 
 
 def _args(folder, **overrides):
@@ -51,7 +53,7 @@ def test_sigkill_then_resume_gives_the_same_weights(tiny_folder, tmp_path):
     assert max(float((a[k].float() - b[k].float()).abs().max()) for k in a) <= 1e-6
 
 
-@pytest.mark.skipif(shutil.which("accelerate") is None, reason="needs the accelerate launcher")
+@pytest.mark.skipif(not ACCELERATE.exists(), reason="needs the accelerate launcher beside the interpreter")
 def test_two_processes_and_accumulation_match_one_process(tiny_folder, tmp_path):
     """SGD makes the comparison meaningful (Adam's first steps are sign-like and amplify float noise)."""
     common = _args(tiny_folder, max_steps=8, optim="sgd", learning_rate=0.2)
@@ -62,7 +64,7 @@ def test_two_processes_and_accumulation_match_one_process(tiny_folder, tmp_path)
     subprocess.run([*TRAIN, *common, "--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "2",
                     "--output_dir", str(accumulated)], check=True, capture_output=True, timeout=600)  # fmt: skip
     two = tmp_path / "two"
-    launcher = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+    launcher = [str(ACCELERATE), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                 "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "faceinsight.cli", "train"]  # fmt: skip
     result = subprocess.run([*launcher, *common, "--per_device_train_batch_size", "4", "--output_dir", str(two)],
                             capture_output=True, text=True, timeout=600)  # fmt: skip

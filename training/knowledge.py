@@ -43,6 +43,21 @@ def derive_knowledge(attribute_labels, config, tau: float = 0.4, omega: float = 
     }
 
 
+def held_out_rules(targets, schema, min_support: int = 20) -> list[dict]:
+    """The rules a prediction is checked against for the violation rate: the schema's definitional rules and those
+    that hold in the evaluated split's ground truth (the same for every model)."""
+    mined = derive_knowledge(targets, schema, min_support=min_support)["logic_rules"]
+    definitional = schema.definitional_rules
+    return definitional + [rule for rule in mined if rule not in definitional]
+
+
+def record_label_coverage(config, attribute_labels: list[list[int]]):
+    """Add this run's training faces per label node to `config.labelled_faces` (nodes at 0 were never trained)."""
+    known = (torch.tensor(attribute_labels) != -100).sum(0).tolist() if attribute_labels else []
+    previous = config.labelled_faces or [0] * len(known)
+    config.labelled_faces = [int(a) + int(b) for a, b in zip(previous, known)]
+
+
 def apply_knowledge(model, knowledge: dict):
     """Write C_hat, tau, omega and the rules into the config and refresh the modules' config-derived buffers."""
     config = model.config

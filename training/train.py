@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from trl import SFTConfig
 
 
 @dataclass
 class FaceInsightScriptArguments:
+    _argument_group_name = "FaceInsight: data, recipe, LoRA, knowledge, ablations"
+
     model_name_or_path: str = field(metadata={"help": "a FaceInsight folder (e.g. from `faceinsight build`)"})
     dataset_name: str = field(default="synthetic", metadata={"help": "synthetic, celeba, lfwa, fairface, utkface, "
                               "rafdb, affectnet, celebamask_hq, or a datasets folder saved with save_to_disk"})  # fmt: skip
@@ -129,7 +132,7 @@ def run_training(script_args: FaceInsightScriptArguments, training_args) -> dict
     from faceinsight.hub.export import save_model_folder
     from faceinsight.training.collator import PARSING_MAP_MODES, FaceInsightCollator
     from faceinsight.training.instructions import encode_labels, to_conversations
-    from faceinsight.training.knowledge import apply_knowledge, derive_knowledge, summary_text
+    from faceinsight.training.knowledge import apply_knowledge, derive_knowledge, record_label_coverage, summary_text
     from faceinsight.training.trainer import FaceInsightSFTTrainer
 
     if script_args.recipe not in ("stage1", "stage2"):
@@ -152,6 +155,7 @@ def run_training(script_args: FaceInsightScriptArguments, training_args) -> dict
         script_args, processor.image_processor.size, training_args.seed
     )
     train_targets = [encode_labels(json.loads(labels), model.config) for labels in train_records["labels"]]
+    record_label_coverage(model.config, train_targets)
 
     knowledge = None
     if script_args.derive_knowledge:
@@ -237,17 +241,35 @@ def run_training(script_args: FaceInsightScriptArguments, training_args) -> dict
     return report
 
 
+USAGE = ("faceinsight train --model_name_or_path DIR --output_dir OUT [--config recipe.yaml] "
+         "[--dataset_name NAME --dataset_dir ROOT] [--max_steps N] [options]")  # fmt: skip
+DEFAULT_LEARNING_RATE = 2e-4  # LLaVA-1.5's LoRA rate; TRL's 2e-5 barely moves the new projectors and knowledge head
+
+
+@dataclass
+class TrainingOptions(SFTConfig):
+    """TRL's SFTConfig as it is, shown in --help as its own group."""
+
+    _argument_group_name = "training: TRL's SFTConfig (every Trainer option)"
+
+
 def parse_arguments(argv: list[str] | None = None):
     """(FaceInsightScriptArguments, SFTConfig) from flags and an optional `--config recipe.yaml` (flags win)."""
-    from trl import SFTConfig, TrlParser
+    from trl import TrlParser
 
-    parser = TrlParser((FaceInsightScriptArguments, SFTConfig))
+    parser = TrlParser((FaceInsightScriptArguments, TrainingOptions), prog="faceinsight train", usage=USAGE,
+                       description="Fine-tune a FaceInsight folder with TRL's SFTTrainer on the whole objective "
+                       "(LM + BCE + logic). Every option can also come from a YAML file: --config recipe.yaml "
+                       "(flags win). --output_dir is required.")  # fmt: skip
     if not torch.cuda.is_available():  # SFTConfig defaults to bf16, which a CPU machine refuses at parse time
         parser.set_defaults(use_cpu=True, bf16=False)
-    parser.set_defaults(report_to="none")
+    parser.set_defaults(report_to="none", learning_rate=DEFAULT_LEARNING_RATE)
     with warnings.catch_warnings():  # SFTConfig's own default uses a name transformers deprecates: not the user's
         warnings.filterwarnings("ignore", message="`gradient_checkpointing` is deprecated", category=FutureWarning)
-        return parser.parse_args_and_config(args=argv)
+        script_args, training_args = parser.parse_args_and_config(args=argv)
+    if training_args.output_dir in (None, "trainer_output") and "--output_dir" not in (argv or []):
+        raise ValueError("--output_dir is required (where the trained folder goes)")
+    return script_args, training_args
 
 
 # what a training run writes into its output folder: the only entries --overwrite replaces
@@ -256,9 +278,11 @@ TRAIN_ENTRIES = ("checkpoint-*", "adapter", "runs", "*.safetensors", "*.json", "
 
 
 def main(argv: list[str] | None = None) -> int:
+    from faceinsight.hub.sources import check_model_source
     from faceinsight.outputs import output_dir
 
     script_args, training_args = parse_arguments(argv)
+    check_model_source(script_args.model_name_or_path, "--model_name_or_path")
     resuming = str(training_args.resume_from_checkpoint).lower() not in ("none", "false", "no", "")
     with output_dir(training_args.output_dir, "train", overwrite=script_args.overwrite, reuse=resuming,
                     patterns=TRAIN_ENTRIES):  # fmt: skip
