@@ -274,6 +274,8 @@ def run_ask(args) -> int:
 def describe_error(error: BaseException) -> str:
     """One line that names the cause: the message (its first line), with the error's kind where the message alone
     would not say it."""
+    while type(error).__name__.startswith("StrictDataclass") and error.__cause__ is not None:
+        error = error.__cause__  # a config's validation hook: its own message, not the wrapper's
     if isinstance(error, OSError) and error.errno == errno.ENOSPC:
         return f"the disk is full{f' (writing {error.filename})' if error.filename else ''}; free space and run again"
     if isinstance(error, PermissionError):

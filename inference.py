@@ -55,6 +55,6 @@ class FaceInsightAssistant:
     @torch.no_grad()
     def attributes(self, image, parsing_map=None) -> dict:
         inputs = self._image_inputs(image, parsing_map)
-        predictions = self.model.predict_attributes(inputs["pixel_values"], inputs.get("parsing_maps"))
-        return self.processor.post_process_attributes(predictions.probabilities, predictions.decisions,
+        predictions = self.model.predict_face_labels(inputs["pixel_values"], inputs.get("parsing_maps"))
+        return self.processor.post_process_face_labels(predictions.probabilities, predictions.decisions,
                                                       predictions.trained, predictions.face_shares)[0]  # fmt: skip

@@ -75,7 +75,7 @@ def build(kind: str, preset: str, num_faces: int):
     model, llava_processor = plain_llava_like(config, processor)
     model.model.vision_tower.requires_grad_(False)
     lora = LoraConfig(r=8, lora_alpha=16, target_modules=lora_targets, modules_to_save=["multi_modal_projector"])
-    dataset = dataset.remove_columns(["parsing_map", "attribute_labels"])
+    dataset = dataset.remove_columns(["parsing_map", "face_labels"])
     return get_peft_model(model, lora), llava_processor, dataset
 
 

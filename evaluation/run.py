@@ -65,9 +65,9 @@ def image_size_of(processor) -> int:
 
 
 def default_schema():
-    from faceinsight.modeling.configuration_faceinsight import FaceInsightConfig
+    from faceinsight.modeling.schema_faceinsight import LabelSchema
 
-    return FaceInsightConfig()
+    return LabelSchema()
 
 
 def evaluate(model, processor, records, train_records=None, output_dir: str | Path = "eval", name: str = "model",
@@ -85,7 +85,7 @@ def evaluate(model, processor, records, train_records=None, output_dir: str | Pa
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    has_structured = hasattr(model, "predict_attributes")
+    has_structured = hasattr(model, "predict_face_labels")
     structured = has_structured if structured is None else structured
     if structured and not has_structured:
         raise ValueError(f"{name}: structured predictions need a FaceInsight model; this is {type(model).__name__}")

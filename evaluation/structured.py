@@ -103,7 +103,7 @@ def structured_predictions(model, processor, records, batch_size: int = 64, pars
         batch = records[start : start + batch_size]
         maps = parsing_maps_for(parsing_maps, batch["image"], batch.get("parsing_map") or [None] * len(batch["image"]))
         inputs = processor.image_processor(batch["image"], parsing_maps=maps, return_tensors="pt")
-        predicted = model.predict_attributes(inputs["pixel_values"], inputs.get("parsing_maps"))
+        predicted = model.predict_face_labels(inputs["pixel_values"], inputs.get("parsing_maps"))
         decisions.append(predicted.decisions.long().cpu().numpy())
         probabilities.append(predicted.probabilities.float().cpu().numpy())
         if progress is not None:

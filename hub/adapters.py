@@ -50,7 +50,7 @@ def load_adapter(adapter_dir: str | Path, base: str | None = None):
     if knowledge_file.is_file():
         for name, value in json.loads(knowledge_file.read_text()).items():
             setattr(model.config, name, value)
-        model.config.validate_faceinsight()
+        model.config.validate()
         model.refresh_config_buffers()
     return PeftModel.from_pretrained(model, adapter_dir), AutoProcessor.from_pretrained(base)
 

@@ -17,12 +17,9 @@ from transformers import (
 )
 
 from faceinsight.hub.tokenizer import IMAGE_TOKEN, PARSING_TOKEN, build_tiny_tokenizer
-from faceinsight.modeling.configuration_faceinsight import (
-    CELEBAMASK_HQ_LABELS,
-    NUM_PARSING_LABELS,
-    FaceInsightConfig,
-)
+from faceinsight.modeling.configuration_faceinsight import FaceInsightConfig
 from faceinsight.modeling.modeling_faceinsight import FaceInsightForConditionalGeneration
+from faceinsight.modeling.schema_faceinsight import PARSER_LABELS
 from faceinsight.processing.image_processing_faceinsight import FaceInsightImageProcessor
 from faceinsight.processing.processing_faceinsight import FaceInsightProcessor
 
@@ -62,12 +59,7 @@ TINY_PARSER = dict(
 
 def parser_config_kwargs(base: dict | None = None) -> dict:
     """A SegFormer config dict labelled with the 19 CelebAMask-HQ classes."""
-    return {
-        **(base or {}),
-        "num_labels": NUM_PARSING_LABELS,
-        "id2label": dict(enumerate(CELEBAMASK_HQ_LABELS)),
-        "label2id": {name: i for i, name in enumerate(CELEBAMASK_HQ_LABELS)},
-    }
+    return {**(base or {}), **PARSER_LABELS}
 
 
 def vision_token_layout(vision_config) -> tuple[int, int, str]:
@@ -122,7 +114,7 @@ def build_config(vision_config, text_config, parser_config, tokenizer, parsing_s
     kwargs.update(overrides)
     config = FaceInsightConfig(**kwargs)
     config.label_prompt_token_ids = label_prompt_token_ids(tokenizer, config.label_prompts)
-    config.validate_faceinsight()
+    config.validate()
     return config
 
 

@@ -16,6 +16,7 @@ REMOTE_CODE_FILES = {
     "configuration_faceinsight.py": PACKAGE_ROOT / "modeling" / "configuration_faceinsight.py",
     "modeling_faceinsight.py": PACKAGE_ROOT / "modeling" / "modeling_faceinsight.py",
     "knowledge_faceinsight.py": PACKAGE_ROOT / "modeling" / "knowledge_faceinsight.py",
+    "schema_faceinsight.py": PACKAGE_ROOT / "modeling" / "schema_faceinsight.py",
     "processing_faceinsight.py": PACKAGE_ROOT / "processing" / "processing_faceinsight.py",
     "image_processing_faceinsight.py": PACKAGE_ROOT / "processing" / "image_processing_faceinsight.py",
 }

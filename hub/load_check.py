@@ -52,8 +52,8 @@ def check_full_folder(folder: str, face: Image.Image, questions: list[str]) -> d
     with torch.no_grad():
         generated = model.generate(**inputs, **GREEDY)
     report["generate_new_tokens"] = generated.shape[1] - inputs["input_ids"].shape[1]
-    predictions = model.predict_attributes(inputs["pixel_values"])
-    attributes = processor.post_process_attributes(predictions.probabilities, predictions.decisions)[0]
+    predictions = model.predict_face_labels(inputs["pixel_values"])
+    attributes = processor.post_process_face_labels(predictions.probabilities, predictions.decisions)[0]
     report["facets"] = sorted(attributes["facets"])
     report["attributes"] = attributes
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+from faceinsight.hub.export import PACKAGE_ROOT
+
 TEMPLATE = PACKAGE_ROOT / "model_card.md"
 REPO_PLACEHOLDER = "MODEL_DIR_OR_ID"  # the code sample's model id until `push` fills in the repository's
 TASK_METRICS = {"attributes": "mean attribute accuracy", "age": "age accuracy", "gender": "gender accuracy",

@@ -7,7 +7,7 @@ FaceInsight processor and chat template use.
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from faceinsight.modeling.configuration_faceinsight import (
+from faceinsight.modeling.schema_faceinsight import (
     CELEBA_ATTRIBUTES,
     DEFAULT_CATEGORICAL_FACETS,
     default_label_prompt,

@@ -23,11 +23,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from faceinsight.hub.export import PICKLE_SUFFIXES, REMOTE_CODE_FILES
+from faceinsight.hub.export import PACKAGE_ROOT, PICKLE_SUFFIXES, REMOTE_CODE_FILES
 from faceinsight.hub.model_card import REPO_PLACEHOLDER, card_problems
 
 LOAD_CHECK = Path(__file__).with_name("load_check.py")
-DEFAULT_IMAGE = Path(__file__).resolve().parent.parent / "assets" / "astronaut_face.png"
+DEFAULT_IMAGE = PACKAGE_ROOT / "assets" / "astronaut_face.png"
 PROCESSOR_FILES = ("processor_config.json", "tokenizer_config.json", "tokenizer.json")
 ALLOWED_FILES = {
     "config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json",

@@ -88,7 +88,7 @@ class FaceInsightCorrelationConstraintModule(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.config = config
-        num_labels = config.num_attribute_labels
+        num_labels = config.num_label_nodes
         hidden_size = config.text_config.hidden_size
         for name, value in self.compute_buffers().items():
             self.register_buffer(name, value, persistent=False)
@@ -117,7 +117,7 @@ class FaceInsightCorrelationConstraintModule(nn.Module):
 
     def compute_buffers(self) -> dict[str, torch.Tensor]:
         """Buffers derived from the config (not saved with the weights: the config is their single source)."""
-        config, num_labels = self.config, self.config.num_attribute_labels
+        config, num_labels = self.config, self.config.num_label_nodes
         correlation = (
             torch.tensor(config.correlation_matrix, dtype=torch.float32)
             if config.correlation_matrix is not None
@@ -196,7 +196,7 @@ class FaceInsightLogicalConstraintModule(nn.Module):
             ).reshape(-1, 2)
             for kind in ("exclusion", "implication")
         }
-        facet_membership = torch.zeros(len(config.categorical_facets), config.num_attribute_labels)
+        facet_membership = torch.zeros(len(config.categorical_facets), config.num_label_nodes)
         for row, indices in enumerate(config.facet_label_indices.values()):
             facet_membership[row, indices] = 1.0
         return {

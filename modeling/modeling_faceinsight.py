@@ -26,6 +26,7 @@ This file is uploaded to the Hub as remote code: it imports only `torch`, `trans
 """
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -46,10 +47,16 @@ from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
 from transformers.utils.output_capturing import select_hidden_states
 
-from .configuration_faceinsight import FACE_PARTS, FaceInsightConfig
+from .configuration_faceinsight import FaceInsightConfig
 from .knowledge_faceinsight import FaceInsightCorrelationConstraintModule, FaceInsightLogicalConstraintModule
+from .schema_faceinsight import FACE_PARTS, PARSE_THIS_IMAGE
 
-UNKNOWN_PARSING_LABEL = -1  # a parsing map filled with this value asks the in-model parser for that image
+UNKNOWN_PARSING_LABEL = PARSE_THIS_IMAGE  # the earlier name
+
+
+def _renamed(old: str, new: str):
+    warnings.warn(f"`{old}` is deprecated and will be removed in faceinsight 0.3; use `{new}`", FutureWarning,
+                  stacklevel=3)  # fmt: skip
 FREEZABLE_PARTS = ("vision_tower", "parser", "parsing_encoder", "language_model")
 
 
@@ -58,11 +65,11 @@ class FaceInsightImageOutput(BaseModelOutputWithPooling):
     """What `get_image_features` returns for N images. As LLaVA's: the image tower's `last_hidden_state`,
     `hidden_states`, `attentions`, and `pooler_output`, the projected image tokens (a list of N tensors
     (image_seq_length, text width)). FaceInsight adds, for the same images: `parsing_pooler_output` (the projected
-    parsing tokens, a list of N tensors (parsing_seq_length, text width)), `attribute_logits` (N, num label nodes)
+    parsing tokens, a list of N tensors (parsing_seq_length, text width)), `face_label_logits` (N, num label nodes)
     and `parsing_maps` (N, H, W), the label maps the parsing branch read."""
 
     parsing_pooler_output: list[torch.FloatTensor] | None = None
-    attribute_logits: torch.FloatTensor | None = None
+    face_label_logits: torch.FloatTensor | None = None
     parsing_maps: torch.LongTensor | None = None
 
     def select_images(self, order: list[int]) -> "FaceInsightImageOutput":
@@ -80,14 +87,24 @@ class FaceInsightImageOutput(BaseModelOutputWithPooling):
 
         return type(self)(**{key: pick(value) for key, value in self.items()})
 
+    @property
+    def attribute_logits(self):
+        _renamed("attribute_logits", "face_label_logits")
+        return self.face_label_logits
+
 
 @dataclass
 class FaceInsightModelOutputWithPast(MultimodalBaseModelOutputWithPast):
     """LLaVA's output; `image_outputs` is a `FaceInsightImageOutput` (None when no image was encoded)."""
 
     @property
+    def face_label_logits(self):
+        return None if self.image_outputs is None else self.image_outputs.face_label_logits
+
+    @property
     def attribute_logits(self):
-        return None if self.image_outputs is None else self.image_outputs.attribute_logits
+        _renamed("attribute_logits", "face_label_logits")
+        return self.face_label_logits
 
     @property
     def parsing_maps(self):
@@ -104,8 +121,13 @@ class FaceInsightCausalLMOutputWithPast(MultimodalCausalLMOutputWithPast):
     logic_loss: torch.FloatTensor | None = None
 
     @property
+    def face_label_logits(self):
+        return None if self.image_outputs is None else self.image_outputs.face_label_logits
+
+    @property
     def attribute_logits(self):
-        return None if self.image_outputs is None else self.image_outputs.attribute_logits
+        _renamed("attribute_logits", "face_label_logits")
+        return self.face_label_logits
 
     @property
     def parsing_maps(self):
@@ -113,7 +135,7 @@ class FaceInsightCausalLMOutputWithPast(MultimodalCausalLMOutputWithPast):
 
 
 @dataclass
-class FaceInsightAttributePredictions(ModelOutput):
+class FaceInsightFaceLabelPredictions(ModelOutput):
     """Structured predictions per image: logits and sigmoid probabilities per label node, the logic-consistent
     0/1 decisions (exactly one value per categorical facet, no rule violated), the parsing maps used and each map's
     face share (the share of its pixels that are face parts: a face-presence signal). `trained` (per label node)
@@ -150,6 +172,9 @@ def _pool_tokens(features: torch.Tensor, length: int) -> torch.Tensor:
         grid = features.transpose(1, 2).reshape(features.shape[0], -1, side, side)
         return F.adaptive_avg_pool2d(grid, target_side).flatten(2).transpose(1, 2)
     return F.adaptive_avg_pool1d(features.transpose(1, 2), length).transpose(1, 2)
+
+
+FaceInsightAttributePredictions = FaceInsightFaceLabelPredictions  # the earlier name
 
 
 class FaceInsightMultiModalProjector(nn.Module):
@@ -334,12 +359,12 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
             )
         parsing_maps = parsing_maps.to(pixel_values.device).long()
         low, high = int(parsing_maps.min()), int(parsing_maps.max())
-        if low < UNKNOWN_PARSING_LABEL or high >= num_labels:
+        if low < PARSE_THIS_IMAGE or high >= num_labels:
             raise ValueError(
                 f"parsing_maps holds labels in [{low}, {high}]; valid labels are 0..{num_labels - 1} "
-                f"(and {UNKNOWN_PARSING_LABEL} for 'parse this image')"
+                f"(and {PARSE_THIS_IMAGE} for 'parse this image')"
             )
-        missing = (parsing_maps == UNKNOWN_PARSING_LABEL).flatten(1).any(1)
+        missing = (parsing_maps == PARSE_THIS_IMAGE).flatten(1).any(1)
         if missing.any():
             parsed = self.parse_faces(pixel_values[missing])
             if parsed.shape[-2:] != parsing_maps.shape[-2:]:
@@ -372,7 +397,7 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         mass = shares.sum(-1, keepdim=True)
         return (shares / mass.clamp(min=1e-6)) @ image_features, mass.squeeze(-1) > 0
 
-    def attribute_logits(self, image_features, parsing_features, parsing_maps=None) -> torch.Tensor:
+    def knowledge_head_logits(self, image_features, parsing_features, parsing_maps=None) -> torch.Tensor:
         """(B, num label nodes) from both modalities' tokens: the paper's CCM, plus the region read-out."""
         # each modality weighs the same, whatever its token count (parsing tokens are pooled to fewer)
         pooled = (image_features.mean(1) + parsing_features.mean(1)) / 2
@@ -407,7 +432,7 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
             hidden_states=image_outputs.hidden_states,
             attentions=image_outputs.attentions,
             parsing_pooler_output=list(parsing_features),
-            attribute_logits=self.attribute_logits(image_features, parsing_features, used_maps),
+            face_label_logits=self.knowledge_head_logits(image_features, parsing_features, used_maps),
             parsing_maps=used_maps,
         )
 
@@ -547,28 +572,28 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
         return embeddings
 
     # -- the loss: LM + the attribute head's BCE and logic terms, weighted here only ---------------------------------
-    def _attribute_losses(self, attribute_logits, attribute_labels, num_images_in_batch=None):
+    def _face_label_losses(self, face_label_logits, face_labels, num_images_in_batch=None):
         """Per image: BCE over its labelled nodes (-100 marks nodes a dataset lacks) and the mean rule violation;
         summed over images and divided by `num_images_in_batch` (the images of the whole accumulated, all-process
         batch, as `num_items_in_batch` counts tokens), or averaged over this batch's images."""
-        expected = (attribute_logits.shape[0], self.config.num_attribute_labels)
-        if tuple(attribute_labels.shape) != expected:
+        expected = (face_label_logits.shape[0], self.config.num_label_nodes)
+        if tuple(face_labels.shape) != expected:
             raise ValueError(
-                f"attribute_labels must have shape (num_images, num_attribute_labels) = {expected}, got "
-                f"{tuple(attribute_labels.shape)}; columns follow config.label_names, -100 marks unknown labels"
+                f"face_labels must have shape (num_images, num_label_nodes) = {expected}, got "
+                f"{tuple(face_labels.shape)}; columns follow config.label_names, -100 marks unknown labels"
             )
-        attribute_labels = attribute_labels.to(attribute_logits.device)
-        known = attribute_labels != -100
-        targets = attribute_labels.float()
+        face_labels = face_labels.to(face_label_logits.device)
+        known = face_labels != -100
+        targets = face_labels.float()
         if bool(((targets != 0) & (targets != 1) & known).any()):
-            raise ValueError("attribute_labels must hold 0, 1 or -100 (unknown)")
-        logits = attribute_logits.float()
+            raise ValueError("face_labels must hold 0, 1 or -100 (unknown)")
+        logits = face_label_logits.float()
         per_label = F.binary_cross_entropy_with_logits(logits, targets.clamp(0, 1), reduction="none")
         per_image = (per_label * known).sum(1) / known.sum(1).clamp(min=1)
         return self._image_mean(per_image, num_images_in_batch), self._logic_loss(logits, num_images_in_batch)
 
-    def _logic_loss(self, attribute_logits, num_images_in_batch=None):
-        per_image = self.model.logic_module.loss(torch.sigmoid(attribute_logits.float()), reduction="none")
+    def _logic_loss(self, face_label_logits, num_images_in_batch=None):
+        per_image = self.model.logic_module.loss(torch.sigmoid(face_label_logits.float()), reduction="none")
         return self._image_mean(per_image, num_images_in_batch)
 
     @staticmethod
@@ -576,6 +601,21 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
         if num_images_in_batch is None:
             return per_image.mean()
         return per_image.sum() / torch.as_tensor(num_images_in_batch, device=per_image.device).clamp(min=1)
+
+    def _loss_parts(self, logits, face_label_logits, labels, face_labels, num_images_in_batch, **kwargs):
+        """(LM, BCE, logic) losses, each None when its targets are absent."""
+        lm_loss = bce_loss = logic_loss = None
+        if labels is not None:
+            lm_loss = self.loss_function(
+                logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs
+            )
+        if face_labels is not None:
+            if face_label_logits is None:
+                raise ValueError("face_labels were given without pixel_values; face labels are predicted per image")
+            bce_loss, logic_loss = self._face_label_losses(face_label_logits, face_labels, num_images_in_batch)
+        elif labels is not None and face_label_logits is not None:
+            logic_loss = self._logic_loss(face_label_logits, num_images_in_batch)
+        return lm_loss, bce_loss, logic_loss
 
     def _total_loss(self, lm_loss, bce_loss, logic_loss):
         config = self.config
@@ -601,7 +641,7 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
         vision_feature_layer: int | list[int] | None = None,
         vision_feature_select_strategy: str | None = None,
         labels: torch.LongTensor | None = None,
-        attribute_labels: torch.Tensor | None = None,
+        face_labels: torch.Tensor | None = None,
         logits_to_keep: int | torch.Tensor = 0,
         mm_encoder_outputs: dict[str, FaceInsightImageOutput] | None = None,
         num_images_in_batch: int | torch.Tensor | None = None,
@@ -610,11 +650,14 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
         r"""
         labels: token ids for the LM loss (-100 ignored), shape (batch, sequence); `shift_labels` and
             `num_items_in_batch` reach the loss as in transformers' LLaVA.
-        attribute_labels: per-image label-node targets (num_images, num_attribute_labels), 0/1, -100 where unknown.
+        face_labels: per-image label-node targets (num_images, num_label_nodes), 0/1, -100 where unknown.
         parsing_maps: optional label maps (num_images, H, W) in 0..18; -1 everywhere asks the in-model parser.
         num_images_in_batch: images of the whole accumulated batch (the Trainer's `num_items_in_batch`, for images);
             the BCE and logic terms are then sums over this batch's images divided by it.
         """
+        if "attribute_labels" in kwargs:
+            _renamed("attribute_labels", "face_labels")
+            face_labels = kwargs.pop("attribute_labels")
         outputs = self.model(
             input_ids=input_ids,
             pixel_values=pixel_values,
@@ -630,20 +673,9 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
         )
         hidden_states = slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep)
         logits = self.lm_head(hidden_states)
-
-        lm_loss = bce_loss = logic_loss = None
-        if labels is not None:
-            lm_loss = self.loss_function(
-                logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs
-            )
-        attribute_logits = outputs.attribute_logits
-        if attribute_labels is not None:
-            if attribute_logits is None:
-                raise ValueError("attribute_labels were given without pixel_values; attributes are predicted per image")
-            bce_loss, logic_loss = self._attribute_losses(attribute_logits, attribute_labels, num_images_in_batch)
-        elif labels is not None and attribute_logits is not None:
-            logic_loss = self._logic_loss(attribute_logits, num_images_in_batch)
-
+        lm_loss, bce_loss, logic_loss = self._loss_parts(
+            logits, outputs.face_label_logits, labels, face_labels, num_images_in_batch, **kwargs
+        )
         return FaceInsightCausalLMOutputWithPast(
             loss=self._total_loss(lm_loss, bce_loss, logic_loss),
             lm_loss=lm_loss,
@@ -657,15 +689,16 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
         )
 
     @torch.no_grad()
-    def predict_attributes(
+    def predict_face_labels(
         self, pixel_values: torch.FloatTensor, parsing_maps: torch.LongTensor | None = None
-    ) -> FaceInsightAttributePredictions:
-        """Structured per-image predictions; needs no text (the attribute head reads only the visual tokens)."""
+    ) -> FaceInsightFaceLabelPredictions:
+        """Structured per-image predictions over every label node; needs no text (the knowledge head reads only the
+        visual tokens)."""
         image_outputs = self.model.get_image_features(pixel_values.to(self.device), parsing_maps, return_dict=True)
-        logits = image_outputs.attribute_logits.float()
+        logits = image_outputs.face_label_logits.float()
         probabilities = torch.sigmoid(logits)
         labelled = self.config.labelled_faces
-        return FaceInsightAttributePredictions(
+        return FaceInsightFaceLabelPredictions(
             logits=logits,
             probabilities=probabilities,
             decisions=self.model.logic_module.decide(probabilities),
@@ -673,6 +706,11 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
             face_shares=self.face_shares(image_outputs.parsing_maps),
             trained=None if labelled is None else torch.tensor([count > 0 for count in labelled]),
         )
+
+    def predict_attributes(self, *args, **kwargs) -> FaceInsightFaceLabelPredictions:
+        """The earlier name of `predict_face_labels` (it predicts every label node, not only the attributes)."""
+        _renamed("predict_attributes", "predict_face_labels")
+        return self.predict_face_labels(*args, **kwargs)
 
     def face_shares(self, parsing_maps: torch.LongTensor) -> torch.FloatTensor:
         """Per map, the share of pixels labelled as a face part (skin, nose, eyes, brows, mouth, lips)."""

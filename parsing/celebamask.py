@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from faceinsight.modeling.configuration_faceinsight import CELEBAMASK_HQ_LABELS
+from faceinsight.modeling.schema_faceinsight import CELEBAMASK_HQ_LABELS
 
 IMAGE_FOLDER = "CelebA-HQ-img"
 MASK_FOLDER = "CelebAMask-HQ-mask-anno"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from faceinsight.modeling.configuration_faceinsight import (
+from faceinsight.modeling.schema_faceinsight import (
     CELEBAMASK_HQ_LABELS,
     CELEBAMASK_HQ_PALETTE,
     NUM_PARSING_LABELS,

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from faceinsight.modeling.configuration_faceinsight import FACE_PARTS
+from faceinsight.modeling.schema_faceinsight import FACE_PARTS
 from faceinsight.parsing.labels import LABEL_INDEX
 from faceinsight.parsing.mediapipe_backend import FaceParsingResult
 from faceinsight.processing.processing_faceinsight import MIN_FACE_SHARE

@@ -18,12 +18,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from faceinsight.modeling.configuration_faceinsight import (
-    CELEBAMASK_HQ_LABELS,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    NUM_PARSING_LABELS,
-)
+from faceinsight.modeling.configuration_faceinsight import IMAGENET_MEAN, IMAGENET_STD
+from faceinsight.modeling.schema_faceinsight import CELEBAMASK_HQ_LABELS, NUM_PARSING_LABELS
 from faceinsight.parsing.labels import LABEL_INDEX, check_label_map, colorize
 from faceinsight.parsing.run import collect_images, load_image
 

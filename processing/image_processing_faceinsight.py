@@ -18,7 +18,8 @@ except ImportError:  # pragma: no cover
     Image = ImageOps = UnidentifiedImageError = None
 
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
-MISSING_PARSING_LABEL = -1  # the model parses images whose map is missing
+PARSE_THIS_IMAGE = -1  # a map of it asks the model's parser for the image (schema_faceinsight.py: the same name)
+MISSING_PARSING_LABEL = PARSE_THIS_IMAGE  # the earlier name
 # Our own cap on the pixels of an image file, checked from its header before anything is decoded: a small file can
 # declare a huge image (a 118-byte PNG of 13000 x 13000). 40 megapixels is a 7300 x 5500 photo; decoding one takes
 # about 120 MB as RGB. Set `max_image_pixels` on the image processor (saved with it) to change it.
@@ -174,7 +175,7 @@ class FaceInsightImageProcessor(BaseImageProcessor):
         """A label map (H, W) of ints in 0..num_parsing_labels-1 -> (size, size) long tensor, nearest-neighbour.
         `None` gives a map of -1: the model's own parser fills it."""
         if parsing_map is None:
-            return torch.full((self.size, self.size), MISSING_PARSING_LABEL, dtype=torch.long)
+            return torch.full((self.size, self.size), PARSE_THIS_IMAGE, dtype=torch.long)
         source = f"parsing map {index}"
         if isinstance(parsing_map, (str, os.PathLike)):
             source = f"parsing map {index} ({os.fspath(parsing_map)})"

@@ -138,12 +138,12 @@ class FaceInsightProcessor(ProcessorMixin):
             names.extend(f"{facet}:{value}" for value in values)
         return names
 
-    def post_process_attributes(self, probabilities: torch.Tensor, decisions: torch.Tensor, trained=None,
+    def post_process_face_labels(self, probabilities: torch.Tensor, decisions: torch.Tensor, trained=None,
                                 face_shares=None) -> list[dict]:  # fmt: skip
         """Per image: `{"attributes": {name: {"present", "probability"[, "trained"]}}, "facets": {facet: {"value",
         "confidence", "probabilities"[, "trained"]}}[, "face": {"found", "share"}][, "warnings": [...]]}`.
 
-        `probabilities`/`decisions` come from `model.predict_attributes` (columns in `label_names` order); a facet's
+        `probabilities`/`decisions` come from `model.predict_face_labels` (columns in `label_names` order); a facet's
         confidence is its chosen value's probability renormalised over the facet. Pass the predictions' `trained`
         to mark the label nodes no training data covered (their outputs are untrained), and `face_shares` to say
         whether the parser saw a face. Any of those gives a warning a person can read."""
@@ -174,6 +174,14 @@ class FaceInsightProcessor(ProcessorMixin):
                 result["warnings"] = warnings
             results.append(result)
         return results
+
+    def post_process_attributes(self, *args, **kwargs) -> list[dict]:
+        """The earlier name of `post_process_face_labels`."""
+        import warnings
+
+        warnings.warn("`post_process_attributes` is deprecated and will be removed in faceinsight 0.3; use "
+                      "`post_process_face_labels`", FutureWarning, stacklevel=2)  # fmt: skip
+        return self.post_process_face_labels(*args, **kwargs)
 
     def _attributes(self, probabilities, decisions, trained) -> dict:
         attributes = {}

@@ -1,7 +1,11 @@
 import pytest
+from huggingface_hub.errors import StrictDataclassClassValidationError
 
 from faceinsight import FaceInsightConfig
-from faceinsight.modeling.configuration_faceinsight import CELEBA_ATTRIBUTES, DEFAULT_CATEGORICAL_FACETS
+from faceinsight.modeling.schema_faceinsight import CELEBA_ATTRIBUTES, DEFAULT_CATEGORICAL_FACETS
+
+# a config validates itself in `validate_*` hooks, which @strict runs and wraps (the cause's message inside)
+INVALID = (ValueError, StrictDataclassClassValidationError)
 
 TEXT = {"model_type": "llama", "vocab_size": 500, "hidden_size": 32, "num_hidden_layers": 1,
         "num_attention_heads": 4, "intermediate_size": 64}  # fmt: skip
@@ -11,7 +15,7 @@ def test_default_schema_covers_the_three_tasks():
     config = FaceInsightConfig(text_config=TEXT)
     names = config.label_names
     assert names[: len(CELEBA_ATTRIBUTES)] == list(CELEBA_ATTRIBUTES)
-    assert config.num_attribute_labels == 40 + sum(len(v) for v in DEFAULT_CATEGORICAL_FACETS.values())
+    assert config.num_label_nodes == 40 + sum(len(v) for v in DEFAULT_CATEGORICAL_FACETS.values())
     assert "expression:Happiness" in names and "age:70+" in names and "race:East Asian" in names
     expression = config.facet_label_indices["expression"]
     assert [names[i] for i in expression] == [f"expression:{v}" for v in DEFAULT_CATEGORICAL_FACETS["expression"]]
@@ -55,13 +59,13 @@ def test_round_trip_keeps_label_order_and_knowledge(tmp_path):
     ],
 )
 def test_invalid_configs_say_what_is_wrong(kwargs, message):
-    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]").replace("+", r"\+")):
+    with pytest.raises(INVALID, match=message.replace("[", r"\[").replace("]", r"\]").replace("+", r"\+")):
         FaceInsightConfig(text_config=TEXT, **kwargs)
 
 
 def test_negative_correlation_entry_is_named():
-    n = FaceInsightConfig(text_config=TEXT).num_attribute_labels
+    n = FaceInsightConfig(text_config=TEXT).num_label_nodes
     matrix = [[1.0 if i == j else 0.0 for j in range(n)] for i in range(n)]
     matrix[3][5] = -0.2
-    with pytest.raises(ValueError, match=r"correlation_matrix\[3\]\[5\]=-0.2"):
+    with pytest.raises(INVALID, match=r"correlation_matrix\[3\]\[5\]=-0.2"):
         FaceInsightConfig(text_config=TEXT, correlation_matrix=matrix)

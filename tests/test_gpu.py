@@ -19,7 +19,7 @@ def test_bf16_generation_on_cuda_matches_without_cache(make_inputs):
     with torch.no_grad():
         cached = model.generate(**inputs, max_new_tokens=6, min_new_tokens=6, do_sample=False)
         uncached = model.generate(**inputs, max_new_tokens=6, min_new_tokens=6, do_sample=False, use_cache=False)
-        predictions = model.predict_attributes(inputs["pixel_values"])
+        predictions = model.predict_face_labels(inputs["pixel_values"])
     assert torch.equal(cached, uncached)
     assert predictions.decisions.device.type == "cuda"
 

@@ -61,7 +61,7 @@ def _config(rules):
 
 def test_gcn_propagates_along_correlation_edges():
     config = _config([])
-    n = config.num_attribute_labels
+    n = config.num_label_nodes
     isolated = FaceInsightCorrelationConstraintModule(config)
     matrix = torch.eye(n)
     matrix[0, 1] = matrix[1, 0] = 0.5

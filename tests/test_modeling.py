@@ -7,8 +7,8 @@ from faceinsight.hub.build import build_tiny
 RULES = [{"type": "exclusion", "a": "Bald", "b": "Bangs"}, {"type": "implication", "a": "Goatee", "b": "Male"}]
 
 
-def _attribute_labels(model, batch, value=1):
-    labels = torch.full((batch, model.config.num_attribute_labels), -100)
+def _face_labels(model, batch, value=1):
+    labels = torch.full((batch, model.config.num_label_nodes), -100)
     names = model.config.label_names
     labels[:, names.index("Smiling")] = value
     labels[:, names.index("Eyeglasses")] = 1 - value
@@ -28,11 +28,11 @@ def _lm_labels(inputs, processor):
 def test_forward_returns_total_loss_and_its_parts(tiny, make_inputs):
     model, processor = tiny
     inputs = make_inputs(["Smiling?", "Describe this face."])
-    out = model(**inputs, labels=_lm_labels(inputs, processor), attribute_labels=_attribute_labels(model, 2))
+    out = model(**inputs, labels=_lm_labels(inputs, processor), face_labels=_face_labels(model, 2))
     c = model.config
     expected = c.lm_loss_weight * out.lm_loss + c.bce_loss_weight * out.bce_loss + c.logic_loss_weight * out.logic_loss
     assert torch.allclose(out.loss, expected)
-    assert out.attribute_logits.shape == (2, c.num_attribute_labels)
+    assert out.face_label_logits.shape == (2, c.num_label_nodes)
     assert out.logits.shape[:2] == inputs["input_ids"].shape
     assert out.parsing_maps.shape == (2, 64, 64) and int(out.parsing_maps.max()) < 19
 
@@ -49,7 +49,7 @@ def test_a_model_trains_every_part_unless_frozen(make_inputs, tiny):
     model, _ = build_tiny(seed=1, logic_rules=RULES)
     model.train()
     inputs = make_inputs()
-    model(**inputs, labels=_lm_labels(inputs, processor), attribute_labels=_attribute_labels(model, 1)).loss.backward()
+    model(**inputs, labels=_lm_labels(inputs, processor), face_labels=_face_labels(model, 1)).loss.backward()
     assert _parts_with_gradients(model) == {"vision_tower", "multi_modal_projector", "parsing_encoder",
                                             "parsing_projector", "correlation_module", "language_model"}
     assert all(p.requires_grad for p in model.parameters())
@@ -65,7 +65,7 @@ def test_freeze_keeps_frozen_parts_without_gradients_and_in_eval_mode(make_input
         assert not any(m.training for m in getattr(model.model, part).modules()), part
     parser_statistics = model.model.parser.decode_head.batch_norm.running_mean.clone()
     inputs = make_inputs()
-    model(**inputs, labels=_lm_labels(inputs, processor), attribute_labels=_attribute_labels(model, 1)).loss.backward()
+    model(**inputs, labels=_lm_labels(inputs, processor), face_labels=_face_labels(model, 1)).loss.backward()
     assert _parts_with_gradients(model) == {"multi_modal_projector", "parsing_projector", "correlation_module"}
     assert model.lm_head.weight.grad is None
     assert torch.equal(model.model.parser.decode_head.batch_norm.running_mean, parser_statistics)
@@ -78,31 +78,31 @@ def test_each_loss_part_moves_with_its_labels(tiny, make_inputs):
     inputs = make_inputs()
     lm_labels = _lm_labels(inputs, processor)
     with torch.no_grad():
-        base = model(**inputs, labels=lm_labels, attribute_labels=_attribute_labels(model, 1, value=1))
-        flipped = model(**inputs, labels=lm_labels, attribute_labels=_attribute_labels(model, 1, value=0))
+        base = model(**inputs, labels=lm_labels, face_labels=_face_labels(model, 1, value=1))
+        flipped = model(**inputs, labels=lm_labels, face_labels=_face_labels(model, 1, value=0))
         shifted_lm = lm_labels.clone()
         shifted_lm[lm_labels != -100] = (lm_labels[lm_labels != -100] + 7) % model.config.text_config.vocab_size
-        other_text = model(**inputs, labels=shifted_lm, attribute_labels=_attribute_labels(model, 1, value=1))
-        masked = _attribute_labels(model, 1, value=1)
+        other_text = model(**inputs, labels=shifted_lm, face_labels=_face_labels(model, 1, value=1))
+        masked = _face_labels(model, 1, value=1)
         masked[:, model.config.label_names.index("Bald")] = -100  # unknown stays unknown whatever the value
-        assert torch.equal(base.bce_loss, model(**inputs, attribute_labels=masked).bce_loss)
+        assert torch.equal(base.bce_loss, model(**inputs, face_labels=masked).bce_loss)
     assert base.bce_loss != flipped.bce_loss and torch.equal(base.lm_loss, flipped.lm_loss)
     assert base.lm_loss != other_text.lm_loss and torch.equal(base.bce_loss, other_text.bce_loss)
     # the logic loss constrains predictions; it moves with the rules in the config
     ruled, _ = build_tiny(seed=0, logic_rules=RULES)
     with torch.no_grad():
-        assert ruled(**inputs, attribute_labels=_attribute_labels(model, 1)).logic_loss != base.logic_loss
+        assert ruled(**inputs, face_labels=_face_labels(model, 1)).logic_loss != base.logic_loss
 
 
-def test_bad_attribute_labels_are_named(tiny, make_inputs):
+def test_bad_face_labels_are_named(tiny, make_inputs):
     model, _ = tiny
     inputs = make_inputs()
-    with pytest.raises(ValueError, match=r"attribute_labels must have shape \(num_images, num_attribute_labels\)"):
-        model(**inputs, attribute_labels=torch.zeros(1, 3))
-    bad = _attribute_labels(model, 1)
+    with pytest.raises(ValueError, match=r"face_labels must have shape \(num_images, num_label_nodes\)"):
+        model(**inputs, face_labels=torch.zeros(1, 3))
+    bad = _face_labels(model, 1)
     bad[0, 0] = 2
     with pytest.raises(ValueError, match="must hold 0, 1 or -100"):
-        model(**inputs, attribute_labels=bad)
+        model(**inputs, face_labels=bad)
 
 
 def test_placeholder_feature_mismatch_is_a_clear_error(tiny, make_inputs):
@@ -180,8 +180,8 @@ def test_parsing_map_changes_the_prediction(tiny, make_inputs):
     skin = torch.ones(1, 64, 64, dtype=torch.long)
     hair = torch.full((1, 64, 64), 13)
     with torch.no_grad():
-        a = model.predict_attributes(inputs["pixel_values"], skin).logits
-        b = model.predict_attributes(inputs["pixel_values"], hair).logits
+        a = model.predict_face_labels(inputs["pixel_values"], skin).logits
+        b = model.predict_face_labels(inputs["pixel_values"], hair).logits
     assert not torch.allclose(a, b)
 
 
@@ -224,7 +224,7 @@ def test_images_go_in_the_first_generation_step_only(tiny, make_inputs):
 def test_structured_predictions_are_logic_consistent(make_inputs):
     model, _ = build_tiny(seed=4, logic_rules=RULES)
     inputs = make_inputs(["a", "b", "c"])
-    predictions = model.predict_attributes(inputs["pixel_values"])
+    predictions = model.predict_face_labels(inputs["pixel_values"])
     names = model.config.label_names
     assert predictions.probabilities.shape == (3, len(names))
     for row in predictions.decisions:
@@ -257,7 +257,7 @@ def test_gradient_checkpointing_trains(make_inputs, tiny):
     model.gradient_checkpointing_enable()
     model.train()
     inputs = make_inputs()
-    out = model(**inputs, labels=_lm_labels(inputs, processor), attribute_labels=_attribute_labels(model, 1))
+    out = model(**inputs, labels=_lm_labels(inputs, processor), face_labels=_face_labels(model, 1))
     out.loss.backward()
     assert model.model.language_model.gradient_checkpointing
     assert model.model.language_model.layers[0].mlp.up_proj.weight.grad is not None
@@ -272,7 +272,7 @@ def test_save_and_load_round_trip_is_exact_and_safetensors_only(tiny, tiny_folde
     with torch.no_grad():
         before, after = model(**inputs), loaded(**inputs)
     assert torch.equal(before.logits, after.logits)
-    assert torch.equal(before.attribute_logits, after.attribute_logits)
+    assert torch.equal(before.face_label_logits, after.face_label_logits)
     assert torch.equal(model.model.correlation_module.adjacency, loaded.model.correlation_module.adjacency)
     assert all(p.requires_grad for p in loaded.parameters())  # loading never freezes anything
 
@@ -302,13 +302,29 @@ def test_region_readout_starts_as_the_plain_ccm_and_learns_from_present_regions(
     maps = torch.ones(1, 64, 64, dtype=torch.long)
     maps[0, :20] = 13
     with torch.no_grad():
-        assert torch.allclose(model.predict_attributes(inputs["pixel_values"], maps).logits,
-                              plain.predict_attributes(inputs["pixel_values"], maps).logits, atol=1e-6)  # fmt: skip
-    labels = torch.full((1, model.config.num_attribute_labels), -100.0)
+        assert torch.allclose(model.predict_face_labels(inputs["pixel_values"], maps).logits,
+                              plain.predict_face_labels(inputs["pixel_values"], maps).logits, atol=1e-6)  # fmt: skip
+    labels = torch.full((1, model.config.num_label_nodes), -100.0)
     labels[0, model.config.label_names.index("Blond_Hair")] = 1
     model.train()
-    loss = model(**inputs, parsing_maps=maps, attribute_labels=labels).bce_loss
+    loss = model(**inputs, parsing_maps=maps, face_labels=labels).bce_loss
     loss.backward()
     gradient = model.model.correlation_module.region_readout.grad[model.config.label_names.index("Blond_Hair")]
     assert gradient[13].abs().sum() > 0 and gradient[1].abs().sum() > 0  # regions present
     assert gradient[4].abs().sum() == 0  # an absent region (l_eye) gets nothing
+
+
+def test_earlier_public_names_still_work_with_a_deprecation_warning(tiny, make_inputs):
+    model, processor = tiny
+    inputs = make_inputs()
+    labels = _face_labels(model, 1)
+    with pytest.warns(FutureWarning, match="`attribute_labels` is deprecated"):
+        old = model(**inputs, attribute_labels=labels)
+    assert torch.equal(old.bce_loss, model(**inputs, face_labels=labels).bce_loss)
+    with pytest.warns(FutureWarning, match="`attribute_logits` is deprecated"):
+        assert torch.equal(old.attribute_logits, old.face_label_logits)
+    with pytest.warns(FutureWarning, match="`predict_attributes` is deprecated"):
+        predictions = model.predict_attributes(inputs["pixel_values"])
+    with pytest.warns(FutureWarning, match="`post_process_attributes` is deprecated"):
+        processor.post_process_attributes(predictions.probabilities, predictions.decisions)
+    assert model.config.num_attribute_labels == model.config.num_label_nodes == 65

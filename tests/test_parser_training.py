@@ -46,7 +46,7 @@ def test_faceinsight_parser_trains_and_then_parses_without_maps(lfw_pseudo_label
     assert not model.train().model.parser.training  # the parser runs in eval mode inside FaceInsight, always
     face = Image.open(lfw_pseudo_labels / "images" / "lfw_000.png")
     pixel_values = FaceInsightImageProcessor.from_pretrained(out)([face])["pixel_values"]
-    maps = model.predict_attributes(pixel_values).parsing_maps[0]
+    maps = model.predict_face_labels(pixel_values).parsing_maps[0]
     for part in ("skin", "nose", "l_eye", "r_eye"):
         assert (maps == LABEL_INDEX[part]).sum() > 0, part
     ys, xs = torch.nonzero(maps == LABEL_INDEX["nose"], as_tuple=True)

@@ -177,13 +177,13 @@ def test_structured_predictions_read_as_facets(tiny):
     probabilities[0, names.index("Smiling")] = 0.9
     probabilities[0, names.index("expression:Happiness")] = 0.8
     decisions = model.model.logic_module.decide(probabilities)
-    result = processor.post_process_attributes(probabilities, decisions)[0]
+    result = processor.post_process_face_labels(probabilities, decisions)[0]
     assert result["attributes"]["Smiling"] == {"present": True, "probability": 0.9}
     assert result["attributes"]["Bald"]["present"] is False
     assert result["facets"]["expression"]["value"] == "Happiness"
     assert abs(sum(result["facets"]["age"]["probabilities"].values()) - 1) < 1e-3
     with pytest.raises(ValueError, match="schema has"):
-        processor.post_process_attributes(probabilities[:, :5], decisions[:, :5])
+        processor.post_process_face_labels(probabilities[:, :5], decisions[:, :5])
 
 
 def test_outputs_say_what_the_model_knows(tiny):
@@ -193,7 +193,7 @@ def test_outputs_say_what_the_model_knows(tiny):
     probabilities = torch.full((2, len(names)), 0.3)
     decisions = model.model.logic_module.decide(probabilities)
     trained = torch.tensor([name in ("Smiling", "expression:Happiness", "expression:Neutral") for name in names])
-    face, wall = processor.post_process_attributes(probabilities, decisions, trained, torch.tensor([0.31, 0.004]))
+    face, wall = processor.post_process_face_labels(probabilities, decisions, trained, torch.tensor([0.31, 0.004]))
     assert face["attributes"]["Smiling"]["trained"] and not face["attributes"]["Bald"]["trained"]
     assert face["facets"]["expression"]["trained"] and not face["facets"]["age"]["trained"]
     assert face["face"] == {"found": True, "share": 0.31}

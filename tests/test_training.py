@@ -73,10 +73,10 @@ def test_conversations_and_label_encoding(tiny):
     model, _ = tiny
     records, _ = synthetic_faces(6, seed=3)
     conversations = to_conversations(records, model.config, seed=0)
-    assert set(conversations.column_names) >= {"messages", "images", "attribute_labels", "parsing_map"}
+    assert set(conversations.column_names) >= {"messages", "images", "face_labels", "parsing_map"}
     row = conversations[0]
     assert row["messages"][0]["role"] == "user" and row["messages"][1]["role"] == "assistant"
-    assert len(row["images"]) == 1 and len(row["attribute_labels"]) == model.config.num_attribute_labels
+    assert len(row["images"]) == 1 and len(row["face_labels"]) == model.config.num_label_nodes
     targets = encode_labels({"gender": "Female", "Smiling": 1}, model.config)
     names = model.config.label_names
     assert targets[names.index("gender:Female")] == 1 and targets[names.index("gender:Male")] == 0
@@ -94,7 +94,7 @@ def test_collator_masks_prompt_placeholders_and_padding(tiny):
     rows = [to_conversations(records, model.config, seed=0)[i] for i in range(3)]
     batch = FaceInsightCollator(processor)(rows)
     labels, ids = batch["labels"], batch["input_ids"]
-    assert batch["attribute_labels"].shape == (3, model.config.num_attribute_labels)
+    assert batch["face_labels"].shape == (3, model.config.num_label_nodes)
     assert batch["parsing_maps"].shape == (3, 64, 64) and int(batch["parsing_maps"].max()) <= 18
     assert not ((labels == processor.image_token_id) | (labels == processor.parsing_token_id)).any()
     assert (labels[batch["attention_mask"] == 0] == -100).all()

@@ -66,7 +66,7 @@ class FaceInsightModelTester:
             **SCHEMA,
         )
         # label prompts as token ids, as the builder writes them (the CCM reads them from the LM's embeddings)
-        config.label_prompt_token_ids = [[5 + i, 40 + i] for i in range(config.num_attribute_labels)]
+        config.label_prompt_token_ids = [[5 + i, 40 + i] for i in range(config.num_label_nodes)]
         return config
 
     def prepare_config_and_inputs(self):

@@ -66,10 +66,10 @@ class FaceInsightCollator:
         labels[batch["attention_mask"] == 0] = -100
         labels[(labels == processor.image_token_id) | (labels == processor.parsing_token_id)] = -100
         batch["labels"] = labels
-        if all("attribute_labels" in example for example in examples):
-            rows = [example["attribute_labels"] for example in examples]
+        if all("face_labels" in example for example in examples):
+            rows = [example["face_labels"] for example in examples]
             lengths = {len(row) for row in rows}
             if len(lengths) != 1:
-                raise ValueError(f"attribute_labels rows have different lengths {sorted(lengths)} in one batch")
-            batch["attribute_labels"] = torch.tensor(rows, dtype=torch.float32)
+                raise ValueError(f"face_labels rows have different lengths {sorted(lengths)} in one batch")
+            batch["face_labels"] = torch.tensor(rows, dtype=torch.float32)
         return dict(batch)

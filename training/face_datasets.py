@@ -27,7 +27,7 @@ import datasets
 import numpy as np
 from tqdm.auto import tqdm
 
-from faceinsight.modeling.configuration_faceinsight import CELEBA_ATTRIBUTES, DEFAULT_CATEGORICAL_FACETS
+from faceinsight.modeling.schema_faceinsight import AGE_BINS, CELEBA_ATTRIBUTES, DEFAULT_CATEGORICAL_FACETS, age_bin
 
 RECORD_FEATURES = datasets.Features(
     {
@@ -39,8 +39,7 @@ RECORD_FEATURES = datasets.Features(
     }
 )
 SPLITS = ("train", "validation", "test")
-FAIRFACE_AGES = {"0-2": "0-2", "3-9": "3-9", "10-19": "10-19", "20-29": "20-29", "30-39": "30-39", "40-49": "40-49",
-                 "50-59": "50-59", "60-69": "60-69", "more than 70": "70+", "70+": "70+"}  # fmt: skip
+FAIRFACE_AGES = {**{name: name for name in AGE_BINS}, "more than 70": "70+"}  # FairFace writes its last bin so
 RAFDB_EXPRESSIONS = {1: "Surprise", 2: "Fear", 3: "Disgust", 4: "Happiness", 5: "Sadness", 6: "Anger", 7: "Neutral"}
 AFFECTNET_EXPRESSIONS = {0: "Neutral", 1: "Happiness", 2: "Sadness", 3: "Surprise", 4: "Fear", 5: "Disgust",
                          6: "Anger", 7: "Contempt"}  # fmt: skip
@@ -49,14 +48,6 @@ UTKFACE_RACES = {0: "White", 1: "Black", 2: None, 3: "Indian", 4: None}  # Asian
 
 class DatasetFormatError(ValueError):
     """A row that cannot be read: the message names the file and line."""
-
-
-def age_to_bin(age: int) -> str:
-    for upper, name in ((2, "0-2"), (9, "3-9"), (19, "10-19"), (29, "20-29"), (39, "30-39"), (49, "40-49"),
-                        (59, "50-59"), (69, "60-69")):  # fmt: skip
-        if age <= upper:
-            return name
-    return "70+"
 
 
 def hash_split(key: str, validation: float = 0.1, test: float = 0.1) -> str:
@@ -260,7 +251,7 @@ def read_utkface(root: str, on_error: str = "raise", verify_images: bool = True)
             age, gender, race = map(int, parts[:3])
             if gender not in (0, 1) or race not in UTKFACE_RACES or age > 130:
                 raise DatasetFormatError(f"{path}: unknown label in the name (age {age}, gender {gender}, race {race})")
-            labels = {"age": age_to_bin(age), "gender": "Male" if gender == 0 else "Female"}
+            labels = {"age": age_bin(age), "gender": "Male" if gender == 0 else "Female"}
             if UTKFACE_RACES[race]:
                 labels["race"] = UTKFACE_RACES[race]
             return path, labels, hash_split(path.name)

@@ -1,5 +1,5 @@
 """Records -> TRL vision conversations (`messages` + `images`) with varied question templates per task, plus the
-facet labels encoded against a model's schema (`attribute_labels`, -100 = unknown) and the optional parsing map."""
+facet labels encoded against a model's schema (`face_labels`, -100 = unknown) and the optional parsing map."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import random
 
 import datasets
 
-from faceinsight.modeling.configuration_faceinsight import categorical_node_name
+from faceinsight.modeling.schema_faceinsight import categorical_node_name
 
 FACET_QUESTIONS = {
     "age": ["How old is this person? Options: {options}. Answer with one option.",
@@ -68,7 +68,7 @@ def make_conversation(labels: dict, rng: random.Random) -> tuple[str, str]:
     kinds = ["facet"] * (2 * len(facets)) + ["yes_no"] * (2 if attributes else 0) + ["describe"]
     kind = rng.choice(kinds)
     if kind == "facet":
-        from faceinsight.modeling.configuration_faceinsight import DEFAULT_CATEGORICAL_FACETS
+        from faceinsight.modeling.schema_faceinsight import DEFAULT_CATEGORICAL_FACETS
 
         facet = rng.choice(facets)
         options = ", ".join(phrase(v) for v in DEFAULT_CATEGORICAL_FACETS[facet])
@@ -81,7 +81,7 @@ def make_conversation(labels: dict, rng: random.Random) -> tuple[str, str]:
 
 
 def to_conversations(records: datasets.Dataset, config, seed: int = 0) -> datasets.Dataset:
-    """TRL's vision format plus our columns: messages, images, attribute_labels, parsing_map."""
+    """TRL's vision format plus our columns: messages, images, face_labels, parsing_map."""
 
     def convert(record, index):
         labels = json.loads(record["labels"])
@@ -92,7 +92,7 @@ def to_conversations(records: datasets.Dataset, config, seed: int = 0) -> datase
                 {"role": "assistant", "content": [{"type": "text", "text": answer}]},
             ],
             "images": [record["image"]],
-            "attribute_labels": encode_labels(labels, config),
+            "face_labels": encode_labels(labels, config),
         }
 
     converted = records.map(convert, with_indices=True, remove_columns=["labels", "split", "source", "image"])

@@ -8,16 +8,16 @@ import torch
 from faceinsight.modeling.knowledge_faceinsight import build_correlation_matrix, label_cooccurrence, mine_logic_rules
 
 
-def label_matrix(attribute_labels: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    targets = torch.tensor(attribute_labels, dtype=torch.float32)
+def label_matrix(face_labels: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    targets = torch.tensor(face_labels, dtype=torch.float32)
     mask = targets != -100
     return targets.clamp(min=0) * mask, mask.float()
 
 
-def derive_knowledge(attribute_labels, config, tau: float = 0.4, omega: float = 0.2, min_support: int = 20) -> dict:
+def derive_knowledge(face_labels, config, tau: float = 0.4, omega: float = 0.2, min_support: int = 20) -> dict:
     """C_hat (ML-GCN) and rules mined from the training labels; exclusions between values of one categorical facet
     are left out (the schema already says exactly one value)."""
-    labels, mask = label_matrix(attribute_labels)
+    labels, mask = label_matrix(face_labels)
     names = config.label_names
     c_hat = build_correlation_matrix(labels, mask, tau=tau, omega=omega)
     facet_of = {i: facet for facet, indices in config.facet_label_indices.items() for i in indices}
@@ -51,9 +51,9 @@ def held_out_rules(targets, schema, min_support: int = 20) -> list[dict]:
     return definitional + [rule for rule in mined if rule not in definitional]
 
 
-def record_label_coverage(config, attribute_labels: list[list[int]]):
+def record_label_coverage(config, face_labels: list[list[int]]):
     """Add this run's training faces per label node to `config.labelled_faces` (nodes at 0 were never trained)."""
-    known = (torch.tensor(attribute_labels) != -100).sum(0).tolist() if attribute_labels else []
+    known = (torch.tensor(face_labels) != -100).sum(0).tolist() if face_labels else []
     previous = config.labelled_faces or [0] * len(known)
     config.labelled_faces = [int(a) + int(b) for a, b in zip(previous, known)]
 
@@ -64,7 +64,7 @@ def apply_knowledge(model, knowledge: dict):
     config.correlation_matrix = knowledge["correlation_matrix"]
     config.correlation_tau, config.correlation_omega = knowledge["tau"], knowledge["omega"]
     config.logic_rules = knowledge["logic_rules"]
-    config.validate_faceinsight()
+    config.validate()
     model.refresh_config_buffers()
 
 

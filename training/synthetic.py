@@ -20,9 +20,9 @@ import random
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from faceinsight.modeling.schema_faceinsight import AGE_BINS
 from faceinsight.parsing.labels import LABEL_INDEX
 
-AGE_BINS = ["0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70+"]
 AGE_WEIGHTS = [0.03, 0.07, 0.12, 0.2, 0.18, 0.14, 0.11, 0.09, 0.06]
 RACES = ["White", "Black", "Latino_Hispanic", "East Asian", "Southeast Asian", "Indian", "Middle Eastern"]
 EXPRESSIONS = ["Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral"]

@@ -1,0 +1,138 @@
+"""FaceInsight's vocabulary and label schema, in one place.
+
+Glossary (one name per concept, used the same way in every file):
+
+* **label node**: one node of the label graph, one column of every label vector: a binary attribute ("Eyeglasses")
+  or one value of a facet ("expression:Happiness", named ``"facet:value"``). The default schema has 65.
+* **binary attribute**: a label node that is present or absent on its own (CelebA's 40; MAAD-Face's beside them).
+* **facet**: a categorical label whose values are label nodes, exactly one true per face (age bin, gender, race,
+  expression).
+* **face labels**: what is known about a face, one entry per label node (1, 0, or -100 = unknown), the targets of
+  the knowledge head. Not the LM's `labels` (token ids).
+* **knowledge head**: what reads a face's visual tokens into face-label logits: the paper's Correlation Constraint
+  Module (a GCN over the label graph, `correlation_module`, with our parsing-guided region read-out) and the paper's
+  Logical Constraint Module (rules: a training loss and logic-consistent decisions, `logic_module`).
+* **rule**: `{"type": "exclusion" | "implication", "a": node, "b": node}`; the definitional rules below always hold.
+* **parsing map**: a per-pixel map of CelebAMask-HQ class indices (0..18) for one image. PARSE_THIS_IMAGE (-1)
+  everywhere in a map asks the in-model **parser** (the SegFormer face parser) for that image.
+* **parsing map source** (training and evaluation): where maps come from: the dataset's, the parser's, or blank.
+* **training stage**: stage1 trains the projectors and the knowledge head; stage2 adds LoRA on the LM.
+
+This file is uploaded to the Hub as remote code with the model (it imports nothing). The processor's remote-code
+files cannot import it (transformers copies only same-folder imports, and processing/ is its own folder here): the
+processor keeps its own copy of the schema in its saved attributes, written from the config by the builder, and
+names its -1 the same way.
+"""
+
+# -- the parsing scheme: CelebAMask-HQ's 19 classes and the palette of its visualisations ----------------------------
+CELEBAMASK_HQ_LABELS = (
+    "background", "skin", "nose", "eye_g", "l_eye", "r_eye", "l_brow", "r_brow", "l_ear", "r_ear",
+    "mouth", "u_lip", "l_lip", "hair", "hat", "ear_r", "neck_l", "neck", "cloth",
+)  # fmt: skip
+NUM_PARSING_LABELS = len(CELEBAMASK_HQ_LABELS)
+CELEBAMASK_HQ_PALETTE = (
+    (0, 0, 0), (204, 0, 0), (76, 153, 0), (204, 204, 0), (51, 51, 255), (204, 0, 204), (0, 255, 255),
+    (255, 204, 204), (102, 51, 0), (255, 0, 0), (102, 204, 0), (255, 255, 0), (0, 0, 153), (0, 0, 204),
+    (255, 51, 153), (0, 204, 204), (0, 51, 0), (255, 153, 51), (0, 204, 0),
+)  # fmt: skip
+# the classes that are the face itself: their share of a parsing map is the face-presence signal
+FACE_PARTS = ("skin", "nose", "l_eye", "r_eye", "l_brow", "r_brow", "mouth", "u_lip", "l_lip")
+PARSE_THIS_IMAGE = -1  # a parsing map filled with it asks the in-model parser for that image
+# a SegFormer config's label fields for this scheme
+PARSER_LABELS = {
+    "num_labels": NUM_PARSING_LABELS,
+    "id2label": dict(enumerate(CELEBAMASK_HQ_LABELS)),
+    "label2id": {name: i for i, name in enumerate(CELEBAMASK_HQ_LABELS)},
+}
+
+# -- the default label schema: CelebA's 40 attributes, FairFace's age bins, gender and race, 7 basic expressions ------
+CELEBA_ATTRIBUTES = (
+    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips", "Big_Nose",
+    "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby", "Double_Chin", "Eyeglasses",
+    "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones", "Male", "Mouth_Slightly_Open", "Mustache",
+    "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose", "Receding_Hairline", "Rosy_Cheeks",
+    "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick",
+    "Wearing_Necklace", "Wearing_Necktie", "Young",
+)  # fmt: skip
+AGE_BINS = ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70+")
+GENDERS = ("Male", "Female")
+RACES = ("White", "Black", "Latino_Hispanic", "East Asian", "Southeast Asian", "Indian", "Middle Eastern")
+EXPRESSIONS = ("Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral")
+DEFAULT_CATEGORICAL_FACETS = {
+    "age": list(AGE_BINS),
+    "gender": list(GENDERS),
+    "race": list(RACES),
+    "expression": list(EXPRESSIONS),
+}
+
+RULE_TYPES = ("exclusion", "implication")
+# relations that hold by the meaning of the schema's names, whatever the data: the logic module always has them (so
+# the gender facet and CelebA's Male attribute can never disagree), on top of the configured or mined rules
+DEFINITIONAL_RULES = (
+    {"type": "implication", "a": "Male", "b": "gender:Male"},
+    {"type": "implication", "a": "gender:Male", "b": "Male"},
+)
+
+
+def categorical_node_name(facet: str, value: str) -> str:
+    """The label node of one facet value: ``"facet:value"``."""
+    return f"{facet}:{value}"
+
+
+def label_node_names(binary_attributes, categorical_facets: dict) -> list[str]:
+    """Every label node: the binary attributes first, then each facet's values in schema order."""
+    names = list(binary_attributes)
+    for facet, values in categorical_facets.items():
+        names.extend(categorical_node_name(facet, value) for value in values)
+    return names
+
+
+def facet_node_indices(binary_attributes, categorical_facets: dict) -> dict[str, list[int]]:
+    """The label-node indices of each facet's values."""
+    indices, start = {}, len(binary_attributes)
+    for facet, values in categorical_facets.items():
+        indices[facet] = list(range(start, start + len(values)))
+        start += len(values)
+    return indices
+
+
+def default_label_prompt(node_name: str) -> str:
+    """The text whose token embeddings are a label node's input to the CCM's GCN (T_p^0 in the paper)."""
+    if ":" in node_name:
+        facet, value = node_name.split(":", 1)
+        return f"a face whose {facet} is {value.replace('_', ' ')}"
+    return f"a face with the attribute {node_name.replace('_', ' ').lower()}"
+
+
+def age_bin(age: int | float) -> str:
+    """The AGE_BINS bin of an age in years."""
+    for name in AGE_BINS:
+        if name.endswith("+") or age <= int(name.split("-")[1]):
+            return name
+    return AGE_BINS[-1]
+
+
+class LabelSchema:
+    """A label schema on its own (binary attributes and facets), for code that scores answers without a FaceInsight
+    config (a plain LLaVA's, say); FaceInsightConfig offers the same properties."""
+
+    def __init__(self, binary_attributes=CELEBA_ATTRIBUTES, categorical_facets=None):
+        self.binary_attributes = list(binary_attributes)
+        self.categorical_facets = {k: list(v) for k, v in (categorical_facets or DEFAULT_CATEGORICAL_FACETS).items()}
+
+    @property
+    def label_names(self) -> list[str]:
+        return label_node_names(self.binary_attributes, self.categorical_facets)
+
+    @property
+    def num_label_nodes(self) -> int:
+        return len(self.label_names)
+
+    @property
+    def facet_label_indices(self) -> dict[str, list[int]]:
+        return facet_node_indices(self.binary_attributes, self.categorical_facets)
+
+    @property
+    def definitional_rules(self) -> list[dict]:
+        names = set(self.label_names)
+        return [dict(rule) for rule in DEFINITIONAL_RULES if rule["a"] in names and rule["b"] in names]
