@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from transformers.image_processing_base import BatchFeature
 from transformers.image_processing_utils import BaseImageProcessor
+from transformers.processing_utils import ImagesKwargs
 
 try:  # Pillow is what every transformers image pipeline runs on; guarded so remote-code import checks pass
     from PIL import Image, ImageOps, UnidentifiedImageError
@@ -53,6 +54,12 @@ def open_image(path, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, what: str | Non
         raise ValueError(f"{what} is not a readable image (corrupt or truncated): {error}") from None
 
 
+class FaceInsightImagesKwargs(ImagesKwargs, total=False):
+    """What `FaceInsightProcessor(...)` routes to this image processor beside the images (ProcessorMixin reads it)."""
+
+    parsing_maps: list | None
+
+
 class FaceInsightImageProcessor(BaseImageProcessor):
     """Converts images of any PIL mode (grayscale, RGBA, palette, CMYK, 16-bit, float) to RGB, honours EXIF
     orientation, resizes to `size` x `size` and normalises. Caller-supplied parsing maps (label indices
@@ -62,6 +69,7 @@ class FaceInsightImageProcessor(BaseImageProcessor):
     """
 
     model_input_names = ["pixel_values", "parsing_maps"]
+    valid_kwargs = FaceInsightImagesKwargs
 
     def __init__(
         self,
@@ -80,6 +88,17 @@ class FaceInsightImageProcessor(BaseImageProcessor):
         self.image_std = list(image_std)
         self.num_parsing_labels = int(num_parsing_labels)
         self.alpha_background = tuple(alpha_background)
+
+    def fetch_images(self, images):
+        """File paths opened within the pixel cap (`open_image`); URLs fetched as transformers fetches them; images
+        and arrays as they are. (Called by the processor before it counts images.)"""
+        if isinstance(images, (list, tuple)):
+            return [self.fetch_images(image) for image in images]
+        if isinstance(images, str) and images.startswith(("http://", "https://")):
+            return super().fetch_images(images)
+        if isinstance(images, (str, os.PathLike)):
+            return open_image(images, self.max_image_pixels)
+        return images
 
     # -------------------------------------------------------------------------------------------------------------
     def __call__(self, images, parsing_maps=None, return_tensors="pt", **kwargs) -> BatchFeature:

@@ -6,10 +6,7 @@ the modeling code; token strings, sequence lengths and the facet schema come fro
 """
 
 import torch
-from transformers.image_processing_base import BatchFeature
 from transformers.processing_utils import ProcessorMixin
-
-from .image_processing_faceinsight import flatten_images
 
 # A parsing map whose face parts (skin, nose, eyes, brows, mouth, lips) cover less than this share of its pixels
 # shows no face the parser can see: predictions for it are flagged, not hidden.
@@ -30,11 +27,16 @@ CHATML_TEMPLATE = (
 
 
 class FaceInsightProcessor(ProcessorMixin):
-    """Wraps a `FaceInsightImageProcessor` and a tokenizer.
+    """LLaVA's processor with the parsing modality: `ProcessorMixin` does the work (kwargs merging, the image
+    processor, placeholder counting, tokenising, the truncation check); FaceInsight writes the hooks.
 
-    Each `<image>` in the text stands for one image and is expanded to `image_seq_length` image tokens followed by
-    `parsing_seq_length` parsing tokens; the model scatters its visual features into those positions.
+    Each `<image>` in the text stands for one image and becomes `image_seq_length` image tokens followed by
+    `parsing_seq_length` parsing tokens (`replace_image_token`); the model scatters its visual features into those
+    positions. `parsing_maps=` (one per image, None to let the model parse) goes to the image processor. The label
+    schema in the saved attributes reads structured predictions (`post_process_face_labels`).
     """
+
+    text_kwargs = {"return_token_type_ids": False}  # the tokenizer's defaults for this processor
 
     def __init__(
         self,
@@ -59,78 +61,39 @@ class FaceInsightProcessor(ProcessorMixin):
         # saved JSON sorts dict keys; the facet order (which fixes the label columns) travels as a list
         self.categorical_facet_order = list(categorical_facet_order or categorical_facets)
         self.categorical_facets = {facet: list(categorical_facets[facet]) for facet in self.categorical_facet_order}
-        super().__init__(image_processor, tokenizer, chat_template=chat_template or CHATML_TEMPLATE)
         self.image_token_id = tokenizer.convert_tokens_to_ids(image_token)
         self.parsing_token_id = tokenizer.convert_tokens_to_ids(parsing_token)
         if self.image_token_id == tokenizer.unk_token_id or self.parsing_token_id == tokenizer.unk_token_id:
             raise ValueError(
                 f"the tokenizer does not know {image_token!r} / {parsing_token!r}; add them as special tokens"
             )
+        super().__init__(image_processor, tokenizer, chat_template=chat_template or CHATML_TEMPLATE)
 
-    @property
-    def model_input_names(self):
-        return ["input_ids", "attention_mask", "pixel_values", "parsing_maps"]
+    # -- ProcessorMixin's hooks ----------------------------------------------------------------------------------------
+    def replace_image_token(self, image_inputs: dict | None = None, image_idx: int = 0, **kwargs) -> str:
+        """One `<image>` -> its image tokens, then its parsing tokens."""
+        return self.image_token * self.image_seq_length + self.parsing_token * self.parsing_seq_length
 
-    # -------------------------------------------------------------------------------------------------------------
-    def __call__(self, images=None, text=None, videos=None, audio=None, parsing_maps=None, **kwargs) -> BatchFeature:
+    def validate_inputs(self, images=None, text=None, videos=None, audio=None, **kwargs):
         if videos is not None or audio is not None:
             raise ValueError("FaceInsight takes images and text only")
-        if text is None:
-            raise ValueError("text is required; put one <image> where each image goes (the chat template does this)")
-        texts = [text] if isinstance(text, str) else list(text)
-        if not all(isinstance(t, str) for t in texts):
-            raise TypeError("text must be a string or a list of strings")
-        flat_images = flatten_images(images)
-        for index, sample in enumerate(texts):
+        super().validate_inputs(images=images, text=text, videos=videos, audio=audio, **kwargs)
+        for index, sample in enumerate([text] if isinstance(text, str) else text or []):
             if self.parsing_token in sample:
                 raise ValueError(
                     f"sample {index}: the text holds {self.parsing_token!r}, the reserved parsing placeholder; it "
                     f"cannot appear in text (the processor puts the parsing tokens after each {self.image_token})"
                 )
-        placeholders = [t.count(self.image_token) for t in texts]
-        if sum(placeholders) != len(flat_images):
-            raise ValueError(
-                f"the text holds {sum(placeholders)} {self.image_token} placeholder(s) "
-                f"(per sample: {placeholders}) but {len(flat_images)} image(s) were given; pass exactly one image per "
-                "placeholder, in order"
-            )
 
-        return_tensors = kwargs.pop("return_tensors", None)
-        image_kwargs = {}
-        if parsing_maps is not None:
-            image_kwargs["parsing_maps"] = parsing_maps
-        image_inputs = self.image_processor(flat_images, return_tensors="pt", **image_kwargs) if flat_images else {}
-
-        expanded = self.expand_placeholders(texts)
-        text_kwargs = {k: v for k, v in kwargs.items() if k in _TOKENIZER_KWARGS}
-        text_inputs = self.tokenizer(expanded, return_token_type_ids=False, **text_kwargs)
-        self._check_placeholders_survived(text_inputs["input_ids"], placeholders, text_kwargs)
-        return BatchFeature(data={**text_inputs, **image_inputs}, tensor_type=return_tensors)
+    def _check_special_mm_tokens(self, text, text_inputs, modalities):
+        """The truncation check of ProcessorMixin, for the parsing placeholder too."""
+        super()._check_special_mm_tokens(text, text_inputs, [*modalities, "parsing"])
 
     def expand_placeholders(self, texts: list[str]) -> list[str]:
-        """Each `<image>` -> `image_seq_length` image tokens then `parsing_seq_length` parsing tokens."""
-        expansion = self.image_token * self.image_seq_length + self.parsing_token * self.parsing_seq_length
-        return [t.replace(self.image_token, expansion) for t in texts]
+        """The texts as the tokenizer sees them: each `<image>` replaced by `replace_image_token`."""
+        return [t.replace(self.image_token, self.replace_image_token()) for t in texts]
 
-    def _check_placeholders_survived(self, input_ids, placeholders, text_kwargs):
-        for index, (ids, count) in enumerate(zip(input_ids, placeholders)):
-            ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
-            images_found, parsing_found = ids.count(self.image_token_id), ids.count(self.parsing_token_id)
-            if images_found != count * self.image_seq_length or parsing_found != count * self.parsing_seq_length:
-                raise ValueError(
-                    f"sample {index}: truncation (max_length={text_kwargs.get('max_length')}) would cut its image "
-                    f"placeholders ({images_found + parsing_found} of "
-                    f"{count * (self.image_seq_length + self.parsing_seq_length)} kept). Shorten the text or raise "
-                    "max_length; image and parsing tokens are never truncated"
-                )
-
-    # -------------------------------------------------------------------------------------------------------------
-    def batch_decode(self, *args, **kwargs):
-        return self.tokenizer.batch_decode(*args, **kwargs)
-
-    def decode(self, *args, **kwargs):
-        return self.tokenizer.decode(*args, **kwargs)
-
+    # -- FaceInsight's addition: reading structured predictions -------------------------------------------------------
     @property
     def label_names(self) -> list[str]:
         names = list(self.binary_attributes)
@@ -209,17 +172,5 @@ class FaceInsightProcessor(ProcessorMixin):
         return facets
 
 
-_TOKENIZER_KWARGS = {
-    "padding",
-    "truncation",
-    "max_length",
-    "pad_to_multiple_of",
-    "add_special_tokens",
-    "return_attention_mask",
-    "padding_side",
-    "return_overflowing_tokens",
-    "return_length",
-    "verbose",
-}
 
 __all__ = ["FaceInsightProcessor"]

@@ -146,18 +146,26 @@ def test_placeholders_expand_to_image_and_parsing_tokens(tiny, face_image):
     assert "Is this person smiling?" in text and "<image>" not in text
 
 
-@pytest.mark.parametrize("images, placeholders", [(2, 1), (0, 1), (1, 2)])
-def test_image_and_placeholder_counts_must_match(tiny, face_image, images, placeholders):
+@pytest.mark.parametrize("images, placeholders, message", [
+    (2, 1, "Found total 1 <image> tokens and 2 images"),
+    (0, 1, "Found 1 <image> tokens in the text but no images were passed"),
+    (1, 2, "Found total 2 <image> tokens and 1 images"),
+])  # fmt: skip
+def test_image_and_placeholder_counts_must_match(tiny, face_image, images, placeholders, message):
+    """ProcessorMixin's own check, as for LLaVA."""
     _, processor = tiny
-    with pytest.raises(ValueError, match=rf"holds {placeholders} <image> placeholder.*but {images} image"):
+    with pytest.raises(ValueError, match=message):
         processor(images=[face_image] * images or None, text=chat_prompt(processor, images=placeholders))
 
 
 def test_truncation_that_would_cut_placeholders_is_refused(tiny, face_image):
     _, processor = tiny
     prompt = chat_prompt(processor, question="Describe this face in detail. " * 20)
-    with pytest.raises(ValueError, match="sample 0: truncation .* would cut its image placeholders"):
+    with pytest.raises(ValueError, match=r"Mismatch in `image` token count .* Likely due to `truncation"):
         processor(images=[face_image], text=prompt, truncation=True, max_length=10)
+    before_image = len(processor.tokenizer(prompt.split("<image>")[0])["input_ids"])
+    with pytest.raises(ValueError, match=r"Mismatch in `parsing` token count"):  # a cut inside the parsing tokens
+        processor(images=[face_image], text=prompt, truncation=True, max_length=before_image + 64 + 2)
     kept = processor(images=[face_image], text=prompt, truncation=True, max_length=4096, return_tensors="pt")
     assert kept["input_ids"].shape[1] < 4096
 
