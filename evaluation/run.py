@@ -1,4 +1,5 @@
-"""`faceinsight eval`: accuracy on the paper's three tasks for FaceInsight or any `image-text-to-text` model.
+"""Evaluation (the library behind `faceinsight eval` and the demo): accuracy on the paper's three tasks for
+FaceInsight or any `image-text-to-text` model.
 
 Every model is asked closed questions through `pipeline("image-text-to-text")` and scored from its parsed answers;
 a FaceInsight model is also scored from its structured predictions (with and without the logic module). Rules for
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from faceinsight.evaluation.report import plot_attribute_accuracy, plot_confusion_matrix, plot_variants, task_table
+from faceinsight.evaluation.report import plot_attribute_accuracy, plot_confusion_matrix, plot_variants
 
 
 def load_split(dataset: str, split: str = "test", dataset_dir: str | None = None, limit: int | None = None,
@@ -72,7 +73,7 @@ def default_schema():
 
 def evaluate(model, processor, records, train_records=None, output_dir: str | Path = "eval", name: str = "model",
              attribute_questions: int | None = None, batch_size: int = 16, max_new_tokens: int = 16,
-             generated: bool = True, structured: bool | None = None, parsing_maps: str = "parser",
+             generated: bool = True, structured: bool | None = None, parsing_map_source: str = "parser",
              data: dict | None = None) -> dict:  # fmt: skip
     """Score one loaded model on `records`; write the report and pictures into `output_dir`; return the report.
     `data`: the dataset reader's report (rows read, skipped), kept in the report."""
@@ -107,8 +108,8 @@ def evaluate(model, processor, records, train_records=None, output_dir: str | Pa
             for entry in transcript:
                 handle.write(json.dumps(entry) + "\n")
     if structured:
-        report["scores"].update(structured_scores(model, processor, records, targets, rules, parsing_maps))
-        report["structured_parsing_maps"] = parsing_maps
+        report["scores"].update(structured_scores(model, processor, records, targets, rules, parsing_map_source))
+        report["structured_parsing_map_source"] = parsing_map_source
     if train_records is not None:
         majority = majority_predictions(targets_of(train_records, schema).tolist(), schema)
         report["scores"]["majority_baseline"] = score_predictions(
@@ -132,35 +133,3 @@ def write_pictures(scores: dict, output_dir: Path, name: str) -> list[str]:
         pictures.append(plot_attribute_accuracy(scores, output_dir / "attribute_accuracy.png", name).name)
     pictures.append(plot_variants(scores, output_dir / "tasks.png", f"{name}: accuracy with 95% intervals").name)
     return pictures
-
-
-def main(args) -> int:
-    from faceinsight.outputs import output_dir as guarded
-
-    output_dir = args.output_dir or f"eval_{Path(args.model.rstrip('/')).name}_{Path(args.dataset).name}"
-    with guarded(output_dir, "eval", overwrite=args.overwrite):
-        report = run_eval(args, output_dir)
-    print(f"{report['model']} ({report['model_class']}) on {report['faces']} {args.dataset} {args.split} faces; "
-          f"{len(report['rules'])} rules from the split's ground truth")  # fmt: skip
-    if report["data"].get("skipped"):
-        print(f"skipped while reading {args.dataset}: {report['data']['skipped']} (--on_error skip)")
-    if "questions" in report:
-        print(f"{report['questions']} questions, {report['unreadable_answers']} answers unreadable (counted wrong)")
-    print(task_table(report["scores"]))
-    print(f"wrote {output_dir}/eval_report.json and {len(report['pictures'])} pictures")
-    return 0
-
-
-def run_eval(args, output_dir: str) -> dict:
-    from faceinsight.hub.sources import check_model_source
-
-    check_model_source(args.model, "--model")
-    model, processor = load_model(args.model, args.trust_remote_code)
-    records, train, data = load_split(args.dataset, args.split, args.dataset_dir, args.limit, args.num_faces,
-                                      args.seed, image_size_of(processor), args.on_error,
-                                      not args.no_verify_images)  # fmt: skip
-    structured = {"auto": None, "yes": True, "no": False}[args.structured]
-    return evaluate(model, processor, records, train, output_dir, Path(args.model.rstrip("/")).name,
-                    attribute_questions=args.attribute_questions, batch_size=args.batch_size,
-                    max_new_tokens=args.max_new_tokens, generated=not args.no_generated, structured=structured,
-                    parsing_maps=args.parsing_maps, data=data)  # fmt: skip

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from faceinsight.evaluation.stats import bootstrap_mean_accuracy, wilson_interval
-from faceinsight.training.collator import parsing_maps_for
+from faceinsight.training.collator import parsing_maps_from
 from faceinsight.training.instructions import encode_labels
 
 UNANSWERED = -1
@@ -95,13 +95,14 @@ def targets_of(records, config) -> np.ndarray:
 
 
 @torch.no_grad()
-def structured_predictions(model, processor, records, batch_size: int = 64, parsing_maps: str = "dataset",
+def structured_predictions(model, processor, records, batch_size: int = 64, parsing_map_source: str = "dataset",
                            progress=None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """(logic-consistent decisions, probabilities) of FaceInsight's attribute head for every record."""
     decisions, probabilities = [], []
     for start in range(0, len(records), batch_size):
         batch = records[start : start + batch_size]
-        maps = parsing_maps_for(parsing_maps, batch["image"], batch.get("parsing_map") or [None] * len(batch["image"]))
+        maps = parsing_maps_from(parsing_map_source, batch["image"],
+                                 batch.get("parsing_map") or [None] * len(batch["image"]))  # fmt: skip
         inputs = processor.image_processor(batch["image"], parsing_maps=maps, return_tensors="pt")
         predicted = model.predict_face_labels(inputs["pixel_values"], inputs.get("parsing_maps"))
         decisions.append(predicted.decisions.long().cpu().numpy())
@@ -120,26 +121,26 @@ def without_logic(probabilities: np.ndarray, config) -> np.ndarray:
     return raw
 
 
-def structured_scores(model, processor, records, targets, rules: list[dict], parsing_maps: str = "dataset",
+def structured_scores(model, processor, records, targets, rules: list[dict], parsing_map_source: str = "dataset",
                       batch_size: int = 64) -> dict:  # fmt: skip
     """FaceInsight's structured predictions scored with and without the logic module."""
     config = model.config
-    decisions, probabilities = structured_predictions(model, processor, records, batch_size, parsing_maps)
+    decisions, probabilities = structured_predictions(model, processor, records, batch_size, parsing_map_source)
     return {
         "structured": score_predictions(decisions, targets, config, rules),
         "structured_without_logic": score_predictions(without_logic(probabilities, config), targets, config, rules),
     }
 
 
-def evaluate_attributes(model, processor, records, train_targets, batch_size: int = 64,
-                        parsing_maps: str = "dataset", rules: list[dict] | None = None) -> dict:  # fmt: skip
+def evaluate_face_labels(model, processor, records, train_targets, batch_size: int = 64,
+                        parsing_map_source: str = "dataset", rules: list[dict] | None = None) -> dict:  # fmt: skip
     """Structured predictions (with and without the logic module) and the majority baseline, scored alike."""
     config = model.config
     targets = targets_of(records, config)
-    rules = config.logic_rules if rules is None else rules
+    rules = config.all_logic_rules if rules is None else rules
     majority = np.broadcast_to(majority_predictions(train_targets, config), targets.shape)
     return {
-        **structured_scores(model, processor, records, targets, rules, parsing_maps, batch_size),
+        **structured_scores(model, processor, records, targets, rules, parsing_map_source, batch_size),
         "majority_baseline": score_predictions(majority, targets, config, rules),
-        "parsing_maps": parsing_maps,
+        "parsing_map_source": parsing_map_source,
     }

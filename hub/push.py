@@ -1,4 +1,4 @@
-"""`faceinsight push`: publish a model (or LoRA adapter) folder to the Hugging Face Hub with huggingface_hub.
+"""Publishing a model (or LoRA adapter) folder to the Hugging Face Hub with huggingface_hub (`faceinsight push`).
 
 The dry run and the upload use one plan (`hub.validate.plan_upload`): the allow-listed files of the folder, nothing
 else. `--dry-run` checks it without network (files, safetensors only, code identical to this package's, filled card,
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from faceinsight.hub.validate import UploadPlan, code_problems, plan_problems, plan_upload, validate_folder
+from faceinsight.hub.validate import code_problems, plan_problems, plan_upload
 
 
 def push_folder(folder: str | Path, repo_id: str, private: bool = False, revision: str | None = None,
@@ -33,34 +33,3 @@ def push_folder(folder: str | Path, repo_id: str, private: bool = False, revisio
         repo_id=repo_id, repo_type="model", revision=revision, operations=operations,
         commit_message=commit_message or f"Upload {Path(folder).name} with faceinsight push",
     ), plan  # fmt: skip
-
-
-def describe(plan: UploadPlan) -> list[str]:
-    """What the plan sends, leaves out and changes, one line each."""
-    lines = [f"uploads {len(plan.files)} files: {', '.join(sorted(plan.files))}"]
-    lines += [f"leaves out {name}: {reason}" for name, reason in plan.left_out.items()]
-    return lines + plan.notes
-
-
-def main(args) -> int:
-    if not Path(args.model_dir).is_dir():
-        raise FileNotFoundError(f"{args.model_dir}: no such folder")
-    if args.dry_run:
-        problems, report, plan = validate_folder(args.model_dir, args.repo_id, base_dir=args.base_dir)
-        for line in describe(plan) if plan is not None else []:
-            print(f"  {line}")
-        if problems:
-            print(f"faceinsight push --dry-run: {args.model_dir} is NOT ready for {args.repo_id}:")
-            for problem in problems:
-                print(f"  - {problem}")
-            return 1
-        kind = "adapter on " + report["adapter_base"] if "adapter_base" in report else report["AutoModel"]
-        print(f"dry run: {args.model_dir} is ready for {args.repo_id} ({kind}; files, safetensors, code, card and a "
-              "fresh-process load of exactly these files checked); nothing was uploaded")  # fmt: skip
-        return 0
-    commit, plan = push_folder(args.model_dir, args.repo_id, private=args.private, revision=args.revision,
-                               token=args.token, commit_message=args.commit_message)  # fmt: skip
-    for line in describe(plan):
-        print(f"  {line}")
-    print(f"pushed {args.model_dir} to {args.repo_id}: commit {commit.oid} ({commit.commit_url})")
-    return 0

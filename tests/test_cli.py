@@ -5,7 +5,7 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSemanticSegmentation
 
 from faceinsight import FaceInsightForConditionalGeneration
-from faceinsight.cli import main
+from faceinsight.commands import main
 from faceinsight.hub.build import TINY_PARSER, TINY_TEXT, TINY_VISION, parser_config_kwargs
 from faceinsight.hub.tokenizer import build_tiny_tokenizer
 

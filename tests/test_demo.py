@@ -7,7 +7,7 @@ import pytest
 from huggingface_hub import ModelCard
 from PIL import Image
 
-from faceinsight.cli import main
+from faceinsight.commands import main
 
 
 @pytest.fixture(scope="module")

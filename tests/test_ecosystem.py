@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from faceinsight.cli import main
+from faceinsight.commands import main
 from faceinsight.hub.validate import run_load_check
 
 TRL_SFT = [sys.executable, "-m", "trl.cli.main", "sft"]

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from faceinsight.cli import main
+from faceinsight.commands import main
 from faceinsight.evaluation.answers import parse_choice, parse_yes_no
 from faceinsight.evaluation.stats import bootstrap_mean_accuracy, wilson_interval
 from faceinsight.evaluation.structured import UNANSWERED, score_predictions, violation_rate

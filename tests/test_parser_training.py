@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from faceinsight.cli import main
+from faceinsight.commands import main
 from faceinsight.parsing.celebamask import CelebAMaskHQ
 from faceinsight.parsing.labels import LABEL_INDEX
 from faceinsight.parsing.run import parse_images

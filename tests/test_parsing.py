@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceinsight.cli import main
+from faceinsight.commands import main
 from faceinsight.parsing.labels import LABEL_INDEX, class_pixel_counts, overlay, to_palette_image
 from faceinsight.parsing.mediapipe_backend import INSTALL_HINT, MediaPipeFaceParser
 from faceinsight.parsing.run import load_image

@@ -10,7 +10,7 @@ import huggingface_hub
 import pytest
 import yaml
 
-from faceinsight.cli import main
+from faceinsight.commands import main
 from faceinsight.hub.model_card import card_problems
 
 

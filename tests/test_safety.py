@@ -14,7 +14,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from faceinsight.cli import main
+from faceinsight.commands import main
 from faceinsight.outputs import LOCK, MARKER, OutputDirError, output_dir
 from faceinsight.training import face_datasets as fd
 
@@ -81,7 +81,7 @@ def test_a_second_run_on_a_held_folder_is_refused_and_a_stale_lock_taken_over(tm
 
 def test_two_train_runs_on_one_output_folder(tiny_folder, tmp_path):
     out = tmp_path / "run"
-    train = [sys.executable, "-m", "faceinsight.cli", "train", "--model_name_or_path", str(tiny_folder),
+    train = [sys.executable, "-m", "faceinsight.commands", "train", "--model_name_or_path", str(tiny_folder),
              "--output_dir", str(out), "--num_train_faces", "64", "--num_eval_faces", "0", "--max_steps", "400",
              "--per_device_train_batch_size", "4", "--save_strategy", "no"]  # fmt: skip
     first = subprocess.Popen(train, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from faceinsight.cli import main
+from faceinsight.commands import main
 from faceinsight.training.face_datasets import synthetic_faces
 from faceinsight.training.instructions import encode_labels, to_conversations
 
@@ -106,27 +106,35 @@ def test_collator_masks_prompt_placeholders_and_padding(tiny):
     assert out.lm_loss is not None and out.bce_loss is not None and out.logic_loss is not None
 
 
-def test_yaml_recipes_parse_and_flags_win():
+def test_example_configs_parse_and_flags_win():
+    """The YAML training configs in examples/ fill FaceInsight's, TRL's SFTConfig and ModelConfig options alike."""
     from pathlib import Path
 
-    from faceinsight.training.train import parse_arguments
+    from faceinsight.commands.train import parse_arguments
+    from faceinsight.training.train import lora_target_regex
 
-    recipes = Path(__file__).resolve().parent.parent / "training" / "recipes"
-    script, training = parse_arguments(["--config", str(recipes / "stage2.yaml"), "--model_name_or_path", "m",
-                                        "--output_dir", "o", "--max_steps", "7"])  # fmt: skip
-    assert script.recipe == "stage2" and script.lora_r == 8 and script.dataset_name == "synthetic"
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    script, training, model = parse_arguments(["--config", str(examples / "stage2.yaml"), "--model_name_or_path", "m",
+                                               "--output_dir", "o", "--max_steps", "7"])  # fmt: skip
+    assert script.stage == "stage2" and script.dataset_name == "synthetic" and model.use_peft
+    assert model.lora_r == 8 and model.lora_modules_to_save == ["multi_modal_projector", "parsing_projector",
+                                                                "correlation_module"]  # fmt: skip
+    assert lora_target_regex(model.lora_target_modules) == r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj)"
     assert training.max_steps == 7 and training.learning_rate == 1e-3 and training.lr_scheduler_type == "cosine"
-    script, _ = parse_arguments(["--config", str(recipes / "stage1.yaml"), "--model_name_or_path", "m",
-                                 "--output_dir", "o"])  # fmt: skip
-    assert script.recipe == "stage1"
+    script, _, model = parse_arguments(["--config", str(examples / "stage1.yaml"), "--model_name_or_path", "m",
+                                        "--output_dir", "o"])  # fmt: skip
+    assert script.stage == "stage1" and not model.use_peft
 
 
 def test_bad_training_input_is_named(tiny_folder, tmp_path, capsys):
     base = ["train", "--model_name_or_path", str(tiny_folder), "--output_dir", str(tmp_path)]
-    assert main([*base, "--recipe", "x"]) == 2
-    assert "--recipe must be stage1 or stage2" in capsys.readouterr().err
-    assert main([*base, "--parsing_maps", "exact"]) == 2
-    assert "--parsing_maps must be one of dataset, parser, blank, got 'exact'" in capsys.readouterr().err
+    assert main([*base, "--stage", "x"]) == 2
+    assert "argument --stage: invalid choice: 'x'" in capsys.readouterr().err
+    assert main([*base, "--parsing_map_source", "exact"]) == 2
+    assert "invalid choice: 'exact'" in capsys.readouterr().err
+    with pytest.warns(FutureWarning, match="--recipe is deprecated; use --stage"):
+        assert main([*base, "--recipe", "stage1", "--use_peft"]) == 2  # the earlier flag still reads
+    assert "--use_peft and --save_adapter need --stage stage2" in capsys.readouterr().err
     assert main([*base, "--dataset_name", "celeba"]) == 2
     assert "--dataset_name celeba needs --dataset_dir" in capsys.readouterr().err
     assert main([*base, "--resume_from_checkpoint", "true", "--num_train_faces", "16", "--max_steps", "1"]) == 2

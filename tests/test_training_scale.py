@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-TRAIN = [sys.executable, "-m", "faceinsight.cli", "train"]
+TRAIN = [sys.executable, "-m", "faceinsight.commands", "train"]
 # the launcher installed beside this interpreter (found whether or not its folder is on PATH)
 ACCELERATE = Path(sys.executable).with_name("accelerate")
 
@@ -65,7 +65,7 @@ def test_two_processes_and_accumulation_match_one_process(tiny_folder, tmp_path)
                     "--output_dir", str(accumulated)], check=True, capture_output=True, timeout=600)  # fmt: skip
     two = tmp_path / "two"
     launcher = [str(ACCELERATE), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "faceinsight.cli", "train"]  # fmt: skip
+                "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "faceinsight.commands", "train"]  # fmt: skip
     result = subprocess.run([*launcher, *common, "--per_device_train_batch_size", "4", "--output_dir", str(two)],
                             capture_output=True, text=True, timeout=600)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]

@@ -9,20 +9,20 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-PARSING_MAP_MODES = ("dataset", "parser", "blank")
+PARSING_MAP_SOURCES = ("dataset", "parser", "blank")
 
 
-def parsing_maps_for(mode: str, images: list, dataset_maps: list) -> list | None:
-    """The maps handed to the model for `images`.
+def parsing_maps_from(source: str, images: list, dataset_maps: list) -> list | None:
+    """The maps handed to the model for `images`, by parsing map source (see the glossary in schema_faceinsight).
 
     dataset: the dataset's maps (where a record has none, the in-model parser fills in); parser: none, so the
     in-model parser makes every map; blank: all-background maps, the no-parsing ablation (same tokens, no content).
     """
-    if mode not in PARSING_MAP_MODES:
-        raise ValueError(f"parsing map mode must be one of {PARSING_MAP_MODES}, got {mode!r}")
-    if mode == "parser":
+    if source not in PARSING_MAP_SOURCES:
+        raise ValueError(f"the parsing map source must be one of {PARSING_MAP_SOURCES}, got {source!r}")
+    if source == "parser":
         return None
-    if mode == "blank":
+    if source == "blank":
         return [np.zeros(np.asarray(image).shape[:2], dtype=np.uint8) for image in images]
     return list(dataset_maps) if any(m is not None for m in dataset_maps) else None
 
@@ -30,7 +30,7 @@ def parsing_maps_for(mode: str, images: list, dataset_maps: list) -> list | None
 @dataclass
 class FaceInsightCollator:
     processor: object
-    parsing_maps: str = "dataset"
+    parsing_map_source: str = "dataset"
     max_length: int | None = None
 
     def __call__(self, examples: list[dict]) -> dict:
@@ -53,7 +53,7 @@ class FaceInsightCollator:
         kwargs = {"padding": True, "padding_side": "right", "return_tensors": "pt"}
         if self.max_length:
             kwargs.update(truncation=True, max_length=self.max_length)
-        used_maps = parsing_maps_for(self.parsing_maps, images, maps) if images else None
+        used_maps = parsing_maps_from(self.parsing_map_source, images, maps) if images else None
         batch = processor(images=images or None, text=full_texts, parsing_maps=used_maps, **kwargs)
         # prompt lengths need only the tokenizer: the images were processed once, above
         expanded_prompts = processor.expand_placeholders(prompts)

@@ -20,15 +20,15 @@ import numpy as np
 # One recipe for every variant; a variant only switches one component off. The model trains on the maps its own
 # (trained) parser makes, the maps it will see in use; the no-parsing ablation gets blank maps instead.
 VARIANTS = {
-    "full": ["--parsing_maps", "parser"],
-    "no parsing map": ["--parsing_maps", "blank"],
-    "no CCM": ["--parsing_maps", "parser", "--use_correlation_graph", "false"],
-    "no LCM": ["--parsing_maps", "parser", "--use_logic_rules", "false"],
+    "full": ["--parsing_map_source", "parser"],
+    "no parsing map": ["--parsing_map_source", "blank"],
+    "no CCM": ["--parsing_map_source", "parser", "--use_correlation_graph", "false"],
+    "no LCM": ["--parsing_map_source", "parser", "--use_logic_rules", "false"],
 }
 # LoRA on every linear layer of the LM: the tiny LM starts random, and attention-only LoRA leaves most of its
 # answers unreadable after 500 steps
-LORA_FLAGS = ["--lora_target_modules", "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj", "--lora_r", "16",
-              "--lora_alpha", "32"]  # fmt: skip
+LORA_FLAGS = ["--lora_target_modules", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+              "--lora_r", "16", "--lora_alpha", "32"]  # fmt: skip
 QUESTIONS = ["What is the gender of this person? Options: male, female.",
              "Which facial expression does this person show? Options: surprise, fear, disgust, happiness, sadness, "
              "anger, neutral. Answer with one option.",
@@ -86,18 +86,19 @@ def write_parser_pairs(folder: Path, faces: int, seed: int, size: int) -> tuple[
     return images, maps
 
 
-def train_variant(base: Path, output_dir: Path, flags: list[str], settings: DemoSettings) -> dict:
-    from faceinsight.training.train import parse_arguments, run_training
+def train_variant(base: Path, output_dir: Path, flags: list[str], settings: DemoSettings):
+    from faceinsight.commands.train import parse_arguments
+    from faceinsight.training.train import run_training
 
-    script_args, training_args = parse_arguments([
+    script_args, training_args, model_args = parse_arguments([
         "--model_name_or_path", str(base), "--output_dir", str(output_dir), "--dataset_name", "synthetic",
-        "--recipe", "stage2", "--num_train_faces", str(settings.train_faces), "--num_eval_faces", "0",
+        "--stage", "stage2", "--num_train_faces", str(settings.train_faces), "--num_eval_faces", "0",
         "--max_steps", str(settings.steps), "--per_device_train_batch_size", str(settings.batch_size),
         "--learning_rate", str(settings.learning_rate), "--lr_scheduler_type", "constant",
         "--logging_steps", str(max(1, settings.steps // 5)), "--save_strategy", "no", "--seed", str(settings.seed),
         *LORA_FLAGS, *flags,
     ])  # fmt: skip
-    return run_training(script_args, training_args)
+    return run_training(script_args, training_args, model_args)
 
 
 def parsing_sheet(model, processor, records, path: Path, faces: int = 6) -> Path:
@@ -175,9 +176,9 @@ def run_demo(settings: DemoSettings) -> dict:
         for name, folder in folders.items():
             loaded[name] = FaceInsightForConditionalGeneration.from_pretrained(folder, use_safetensors=True).eval()
             maps = "blank" if name == "no parsing map" else "parser"  # a user has no exact maps: the parser's
-            decisions, _ = structured_predictions(loaded[name], processor, held_out, parsing_maps=maps)
+            decisions, _ = structured_predictions(loaded[name], processor, held_out, parsing_map_source=maps)
             scores[name] = score_predictions(decisions, targets, schema, rules)
-        decisions, _ = structured_predictions(loaded["full"], processor, held_out, parsing_maps="dataset")
+        decisions, _ = structured_predictions(loaded["full"], processor, held_out, parsing_map_source="dataset")
         scores["full, exact maps"] = score_predictions(decisions, targets, schema, rules)
         majority = majority_predictions(targets_of(train_records, schema).tolist(), schema)
         scores["majority baseline"] = score_predictions(np.broadcast_to(majority, targets.shape), targets, schema,
@@ -304,9 +305,26 @@ def print_report(report: dict, task_table) -> None:
 DEMO_ENTRIES = ("model", "work", "generated_answers", "demo_report.json", "*.png")
 
 
-def main(args) -> int:
+def parser():
+    import argparse
+
+    from faceinsight.commands._common import add_overwrite
+
+    parser = argparse.ArgumentParser(prog="faceinsight demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output_dir", help=f"default: {DemoSettings.output_dir}")
+    for name in ("train_faces", "eval_faces", "parser_faces", "parser_steps", "steps", "batch_size", "answer_faces",
+                 "seed"):  # fmt: skip
+        parser.add_argument(f"--{name}", type=int, help=f"default: {getattr(DemoSettings, name)}")
+    parser.add_argument("--learning_rate", type=float, help=f"default: {DemoSettings.learning_rate}")
+    parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run of the same code (tiny sizes)")
+    add_overwrite(parser, "demo")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
     from faceinsight.outputs import output_dir
 
+    args = parser().parse_args(argv)
     if not sys.stderr.isatty():  # a log file, not a terminal: no progress bars (they made the demo's log 188 KB)
         os.environ["TQDM_DISABLE"] = "1"
         from transformers.utils import logging as transformers_logging

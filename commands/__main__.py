@@ -1,0 +1,5 @@
+import sys
+
+from faceinsight.commands import main
+
+sys.exit(main())
