@@ -3,7 +3,9 @@ components (a vision tower, a causal LM, optionally a SegFormer face parser), by
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 
 import torch
 from transformers import (
@@ -25,36 +27,20 @@ from faceinsight.processing.processing_faceinsight import FaceInsightProcessor
 
 logger = logging.getLogger(__name__)
 
-TINY_IMAGE_SIZE = 64
-TINY_VISION = dict(
-    model_type="siglip_vision_model",
-    hidden_size=64,
-    intermediate_size=128,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    image_size=TINY_IMAGE_SIZE,
-    patch_size=8,
-)
-TINY_TEXT = dict(
-    model_type="llama",
-    hidden_size=64,
-    intermediate_size=128,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    max_position_embeddings=2048,
-    tie_word_embeddings=True,
-)
-# SegFormer-B0's layout at a quarter of its widths.
-TINY_PARSER = dict(
-    model_type="segformer",
-    num_encoder_blocks=4,
-    depths=[1, 1, 1, 1],
-    sr_ratios=[8, 4, 2, 1],
-    hidden_sizes=[8, 16, 40, 64],
-    num_attention_heads=[1, 2, 5, 8],
-    decoder_hidden_size=64,
-)
+PRESETS_DIR = Path(__file__).with_name("presets")
+
+
+def load_preset(name: str) -> dict:
+    """A preset's sizes from hub/presets/NAME.json (data, not code)."""
+    path = PRESETS_DIR / f"{name}.json"
+    if not path.is_file():
+        known = sorted(p.stem for p in PRESETS_DIR.glob("*.json"))
+        raise ValueError(f"unknown preset {name!r}; presets: {', '.join(known)}")
+    return {k: v for k, v in json.loads(path.read_text()).items() if not k.startswith("_")}
+
+
+TINY = load_preset("tiny")
+TINY_IMAGE_SIZE, TINY_VISION, TINY_TEXT, TINY_PARSER = TINY["image_size"], TINY["vision"], TINY["text"], TINY["parser"]
 
 
 def parser_config_kwargs(base: dict | None = None) -> dict:
@@ -124,13 +110,13 @@ def build_tiny(seed: int = 0, **config_overrides) -> tuple[FaceInsightForConditi
     text_config = {**TINY_TEXT, "vocab_size": len(tokenizer), "eos_token_id": tokenizer.eos_token_id,
                    "pad_token_id": tokenizer.pad_token_id, "bos_token_id": None}  # fmt: skip
     vision_config = AutoConfig.for_model(**TINY_VISION)
-    config_overrides.setdefault("gcn_hidden_sizes", [32])
+    config_overrides.setdefault("gcn_hidden_sizes", TINY["gcn_hidden_sizes"])
     config = build_config(
         vision_config,
         text_config,
         parser_config_kwargs(TINY_PARSER),
         tokenizer,
-        parsing_seq_length=4,
+        parsing_seq_length=TINY["parsing_seq_length"],
         image_mean=[0.5, 0.5, 0.5],
         image_std=[0.5, 0.5, 0.5],
         **config_overrides,

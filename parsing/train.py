@@ -153,7 +153,7 @@ def train_parser(
 ) -> dict:
     from transformers import AutoConfig, AutoModelForSemanticSegmentation, Trainer, TrainingArguments
 
-    from faceinsight.hub.build import TINY_PARSER, parser_config_kwargs
+    from faceinsight.hub.build import TINY_PARSER, load_preset, parser_config_kwargs
 
     output_dir = Path(output_dir)
     faceinsight_model = processor = None
@@ -177,7 +177,7 @@ def train_parser(
                 model_name_or_path, ignore_mismatched_sizes=True, **parser_config_kwargs()
             )
         else:
-            presets = {"tiny": TINY_PARSER, "b0": {"model_type": "segformer"}}
+            presets = {"tiny": TINY_PARSER, "b0": load_preset("segformer_b0")["parser"]}
             kwargs = {k: v for k, v in parser_config_kwargs(presets[parser_preset]).items() if k != "model_type"}
             torch.manual_seed(seed)
             parser = AutoModelForSemanticSegmentation.from_config(AutoConfig.for_model("segformer", **kwargs))
