@@ -6,8 +6,11 @@ import warnings
 
 from faceinsight.commands import describe_error, main  # noqa: F401
 
-warnings.warn("faceinsight.cli is deprecated; use faceinsight.commands (python -m faceinsight.commands)",
-              FutureWarning, stacklevel=2)  # fmt: skip
+warnings.warn(
+    "faceinsight.cli is deprecated; use faceinsight.commands (python -m faceinsight.commands)",
+    FutureWarning,
+    stacklevel=2,
+)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -56,5 +56,6 @@ class FaceInsightAssistant:
     def attributes(self, image, parsing_map=None) -> dict:
         inputs = self._image_inputs(image, parsing_map)
         predictions = self.model.predict_face_labels(inputs["pixel_values"], inputs.get("parsing_maps"))
-        return self.processor.post_process_face_labels(predictions.probabilities, predictions.decisions,
-                                                      predictions.trained, predictions.face_shares)[0]  # fmt: skip
+        return self.processor.post_process_face_labels(
+            predictions.probabilities, predictions.decisions, predictions.trained, predictions.face_shares
+        )[0]

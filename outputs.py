@@ -111,8 +111,10 @@ def _clear_own(folder: Path, command: str, patterns: tuple[str, ...]):
         else:
             kept.append(entry.name)
     if kept:
-        print(f"faceinsight {command}: kept {len(kept)} entries of {folder} it did not write: {', '.join(kept)}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"faceinsight {command}: kept {len(kept)} entries of {folder} it did not write: {', '.join(kept)}",
+            file=sys.stderr,
+        )
 
 
 def _take_lock(folder: Path, command: str):
@@ -120,11 +122,18 @@ def _take_lock(folder: Path, command: str):
     _refuse_locked(folder)
     if lock.exists():
         stale = _read_json(lock)
-        print(f"faceinsight {command}: {lock} was left by a run that is gone (pid {stale.get('pid')}, "
-              f"faceinsight {stale.get('command')}); taking it over", file=sys.stderr)  # fmt: skip
+        print(
+            f"faceinsight {command}: {lock} was left by a run that is gone (pid {stale.get('pid')}, "
+            f"faceinsight {stale.get('command')}); taking it over",
+            file=sys.stderr,
+        )
         lock.unlink()
-    record = {"command": command, "pid": os.getpid(), "host": socket.gethostname(),
-              "started": datetime.datetime.now().isoformat(timespec="seconds")}  # fmt: skip
+    record = {
+        "command": command,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
     try:
         with open(lock, "x") as handle:  # O_EXCL: of two runs starting together, one wins
             json.dump(record, handle)
@@ -133,8 +142,9 @@ def _take_lock(folder: Path, command: str):
 
 
 @contextlib.contextmanager
-def output_dir(path: str | Path, command: str, overwrite: bool = False, reuse: bool = False,
-               patterns: tuple[str, ...] = ("*",)):  # fmt: skip
+def output_dir(
+    path: str | Path, command: str, overwrite: bool = False, reuse: bool = False, patterns: tuple[str, ...] = ("*",)
+):
     """Hold `path` as `command`'s output folder for the duration of the block (see the module docstring).
     `overwrite`: replace `command`'s earlier output there (only the entries matching `patterns`, the ones `command`
     writes); `reuse`: keep writing into it (a resumed run)."""

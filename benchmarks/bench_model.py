@@ -23,18 +23,35 @@ import statistics
 import time
 
 SIGLIP_BASE_16_224 = dict(
-    model_type="siglip_vision_model", hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-    num_attention_heads=12, image_size=224, patch_size=16,
-)  # fmt: skip
+    model_type="siglip_vision_model",
+    hidden_size=768,
+    intermediate_size=3072,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    image_size=224,
+    patch_size=16,
+)
 SMOLLM2_135M = dict(
-    model_type="llama", hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
-    num_key_value_heads=3, max_position_embeddings=8192, rope_theta=100000.0, tie_word_embeddings=True,
-    rms_norm_eps=1e-5, vocab_size=49152,
-)  # fmt: skip
+    model_type="llama",
+    hidden_size=576,
+    intermediate_size=1536,
+    num_hidden_layers=30,
+    num_attention_heads=9,
+    num_key_value_heads=3,
+    max_position_embeddings=8192,
+    rope_theta=100000.0,
+    tie_word_embeddings=True,
+    rms_norm_eps=1e-5,
+    vocab_size=49152,
+)
 SEGFORMER_B0 = dict(
-    model_type="segformer", hidden_sizes=[32, 64, 160, 256], depths=[2, 2, 2, 2], num_attention_heads=[1, 2, 5, 8],
-    sr_ratios=[8, 4, 2, 1], decoder_hidden_size=256,
-)  # fmt: skip
+    model_type="segformer",
+    hidden_sizes=[32, 64, 160, 256],
+    depths=[2, 2, 2, 2],
+    num_attention_heads=[1, 2, 5, 8],
+    sr_ratios=[8, 4, 2, 1],
+    decoder_hidden_size=256,
+)
 PARSING_SEQ_LENGTH = 49
 IMAGE_TOKENS = 196
 QUESTION = "Look at this face. Which facial expression does the person show, how old are they, and are they smiling?"
@@ -68,8 +85,11 @@ def build(kind: str, device: str, dtype):
     else:
         # same prompt with the parsing tokens removed: LLaVA gets exactly the image tokens and the text
         keep = inputs["input_ids"][0] != config.parsing_token_id
-        inputs = {"input_ids": inputs["input_ids"][:, keep], "attention_mask": inputs["attention_mask"][:, keep],
-                  "pixel_values": inputs["pixel_values"]}  # fmt: skip
+        inputs = {
+            "input_ids": inputs["input_ids"][:, keep],
+            "attention_mask": inputs["attention_mask"][:, keep],
+            "pixel_values": inputs["pixel_values"],
+        }
         llava_config = LlavaConfig(
             vision_config=vision_config.to_dict(),
             text_config=config.text_config.to_dict(),
@@ -169,8 +189,15 @@ def main():
     print(f"device={args.device} dtype={dtype} threads={torch.get_num_threads()} cpu={platform.processor() or 'n/a'}")
     if args.device == "cuda":
         print(f"gpu={torch.cuda.get_device_name()}")
-    header = ["model", "parameters_m", "prompt_tokens", "prefill_gflops", "prefill_ms", "decode_tokens_per_s",
-              "peak_memory_mib"]  # fmt: skip
+    header = [
+        "model",
+        "parameters_m",
+        "prompt_tokens",
+        "prefill_gflops",
+        "prefill_ms",
+        "decode_tokens_per_s",
+        "peak_memory_mib",
+    ]
     print(" | ".join(f"{h:>19}" for h in header))
     for row in results.values():
         print(" | ".join(f"{row[h]:>19.1f}" if isinstance(row[h], float) else f"{row[h]:>19}" for h in header))
@@ -191,8 +218,11 @@ def main():
         print(f"{'PASS' if passed else 'FAIL'}: {name}")
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"device": args.device, "dtype": dtype, "results": results, "ratios": ratios,
-                       "checks": checks}, handle, indent=2)  # fmt: skip
+            json.dump(
+                {"device": args.device, "dtype": dtype, "results": results, "ratios": ratios, "checks": checks},
+                handle,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

@@ -24,22 +24,57 @@ import time
 
 PRESETS = {
     "small": {
-        "vision": {"model_type": "siglip_vision_model", "hidden_size": 256, "intermediate_size": 1024,
-                   "num_hidden_layers": 4, "num_attention_heads": 4, "image_size": 128, "patch_size": 16},
-        "text": {"model_type": "llama", "hidden_size": 256, "intermediate_size": 768, "num_hidden_layers": 4,
-                 "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 2048,
-                 "tie_word_embeddings": True},
+        "vision": {
+            "model_type": "siglip_vision_model",
+            "hidden_size": 256,
+            "intermediate_size": 1024,
+            "num_hidden_layers": 4,
+            "num_attention_heads": 4,
+            "image_size": 128,
+            "patch_size": 16,
+        },
+        "text": {
+            "model_type": "llama",
+            "hidden_size": 256,
+            "intermediate_size": 768,
+            "num_hidden_layers": 4,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 2048,
+            "tie_word_embeddings": True,
+        },
     },
     "base": {
-        "vision": {"model_type": "siglip_vision_model", "hidden_size": 768, "intermediate_size": 3072,
-                   "num_hidden_layers": 12, "num_attention_heads": 12, "image_size": 224, "patch_size": 16},
-        "text": {"model_type": "llama", "hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30,
-                 "num_attention_heads": 9, "num_key_value_heads": 3, "max_position_embeddings": 8192,
-                 "rope_theta": 100000.0, "tie_word_embeddings": True},
+        "vision": {
+            "model_type": "siglip_vision_model",
+            "hidden_size": 768,
+            "intermediate_size": 3072,
+            "num_hidden_layers": 12,
+            "num_attention_heads": 12,
+            "image_size": 224,
+            "patch_size": 16,
+        },
+        "text": {
+            "model_type": "llama",
+            "hidden_size": 576,
+            "intermediate_size": 1536,
+            "num_hidden_layers": 30,
+            "num_attention_heads": 9,
+            "num_key_value_heads": 3,
+            "max_position_embeddings": 8192,
+            "rope_theta": 100000.0,
+            "tie_word_embeddings": True,
+        },
     },
-}  # fmt: skip
-SEGFORMER_B0 = {"model_type": "segformer", "hidden_sizes": [32, 64, 160, 256], "depths": [2, 2, 2, 2],
-                "num_attention_heads": [1, 2, 5, 8], "sr_ratios": [8, 4, 2, 1], "decoder_hidden_size": 256}  # fmt: skip
+}
+SEGFORMER_B0 = {
+    "model_type": "segformer",
+    "hidden_sizes": [32, 64, 160, 256],
+    "depths": [2, 2, 2, 2],
+    "num_attention_heads": [1, 2, 5, 8],
+    "sr_ratios": [8, 4, 2, 1],
+    "decoder_hidden_size": 256,
+}
 
 
 def build(kind: str, preset: str, num_faces: int):
@@ -56,12 +91,18 @@ def build(kind: str, preset: str, num_faces: int):
     torch.manual_seed(0)
     sizes = PRESETS[preset]
     tokenizer = build_tiny_tokenizer()
-    text = {**sizes["text"], "vocab_size": len(tokenizer), "eos_token_id": tokenizer.eos_token_id,
-            "pad_token_id": tokenizer.pad_token_id, "bos_token_id": None}  # fmt: skip
+    text = {
+        **sizes["text"],
+        "vocab_size": len(tokenizer),
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+        "bos_token_id": None,
+    }
     vision = AutoConfig.for_model(**sizes["vision"])
     patches = (vision.image_size // vision.patch_size) ** 2
-    config = build_config(vision, text, parser_config_kwargs(SEGFORMER_B0), tokenizer, max(1, patches // 4),
-                          gcn_hidden_sizes=[256])  # fmt: skip
+    config = build_config(
+        vision, text, parser_config_kwargs(SEGFORMER_B0), tokenizer, max(1, patches // 4), gcn_hidden_sizes=[256]
+    )
     processor = make_processor(config, tokenizer, vision.image_size, config.image_mean, config.image_std)
     records, _ = synthetic_faces(num_faces, seed=0, size=vision.image_size)
     dataset = to_conversations(records, config, seed=0)
@@ -69,8 +110,12 @@ def build(kind: str, preset: str, num_faces: int):
     if kind == "faceinsight":
         model = FaceInsightForConditionalGeneration(config)
         model.freeze("vision_tower", "parser", "parsing_encoder")  # faceinsight train's recipe
-        lora = LoraConfig(r=8, lora_alpha=16, target_modules=lora_targets,
-                          modules_to_save=["multi_modal_projector", "parsing_projector", "correlation_module"])  # fmt: skip
+        lora = LoraConfig(
+            r=8,
+            lora_alpha=16,
+            target_modules=lora_targets,
+            modules_to_save=["multi_modal_projector", "parsing_projector", "correlation_module"],
+        )
         return get_peft_model(model, lora), processor, dataset
     model, llava_processor = plain_llava_like(config, processor)
     model.model.vision_tower.requires_grad_(False)
@@ -90,29 +135,52 @@ class TokenCounter:
         return batch
 
 
-def measure(kind, preset, steps, batch_size, queue):
+def make_trainer(kind, model, processor, dataset, steps, batch_size):
+    """One SFT recipe for both models; FaceInsight with its own collator. Returns (trainer, token-counting collator)."""
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
     from trl import SFTConfig, SFTTrainer
 
     from faceinsight.training.collator import FaceInsightCollator
     from faceinsight.training.trainer import FaceInsightSFTTrainer
 
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    model, processor, dataset = build(kind, preset, num_faces=batch_size * (steps + 4))
     cuda = torch.cuda.is_available()
-    args = SFTConfig(output_dir=f"/tmp/bench_training_{kind}", max_steps=steps, per_device_train_batch_size=batch_size,
-                     learning_rate=1e-4, logging_steps=steps, save_strategy="no", report_to="none",
-                     use_cpu=not cuda, bf16=cuda, remove_unused_columns=False, max_length=None,
-                     dataset_kwargs={"skip_prepare_dataset": True}, seed=0, dataloader_num_workers=0)  # fmt: skip
+    args = SFTConfig(
+        output_dir=f"/tmp/bench_training_{kind}",
+        max_steps=steps,
+        per_device_train_batch_size=batch_size,
+        learning_rate=1e-4,
+        logging_steps=steps,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=not cuda,
+        bf16=cuda,
+        remove_unused_columns=False,
+        max_length=None,
+        dataset_kwargs={"skip_prepare_dataset": True},
+        seed=0,
+        dataloader_num_workers=0,
+    )
     if kind == "faceinsight":
         collator = TokenCounter(FaceInsightCollator(processor))
-        trainer = FaceInsightSFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=processor,
-                                        data_collator=collator)  # fmt: skip
+        trainer = FaceInsightSFTTrainer(
+            model=model, args=args, train_dataset=dataset, processing_class=processor, data_collator=collator
+        )
     else:
         trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=processor)
         collator = TokenCounter(trainer.data_collator)
         trainer.data_collator = collator
+
+    return trainer, collator
+
+
+def measure(kind, preset, steps, batch_size, queue):
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    model, processor, dataset = build(kind, preset, num_faces=batch_size * (steps + 4))
+    cuda = torch.cuda.is_available()
+    trainer, collator = make_trainer(kind, model, processor, dataset, steps, batch_size)
 
     # FLOPs of one training step on one batch (forward + backward), before timing
     batch = collator([dataset[i] for i in range(batch_size)])
@@ -132,10 +200,17 @@ def measure(kind, preset, steps, batch_size, queue):
         if cuda
         else (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
     )
-    queue.put({"model": kind, "samples_per_s": collator.samples / elapsed, "tokens_per_s": collator.tokens / elapsed,
-               "tokens_per_sample": collator.tokens / max(1, collator.samples), "train_gflops_per_sample": flops_per_sample / 1e9,
-               "peak_memory_mib": peak,
-               "trainable_m": sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6})  # fmt: skip
+    queue.put(
+        {
+            "model": kind,
+            "samples_per_s": collator.samples / elapsed,
+            "tokens_per_s": collator.tokens / elapsed,
+            "tokens_per_sample": collator.tokens / max(1, collator.samples),
+            "train_gflops_per_sample": flops_per_sample / 1e9,
+            "peak_memory_mib": peak,
+            "trainable_m": sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6,
+        }
+    )
 
 
 def main():
@@ -153,8 +228,15 @@ def main():
         process.start()
         results[kind] = queue.get()
         process.join()
-    header = ["model", "samples_per_s", "tokens_per_s", "tokens_per_sample", "train_gflops_per_sample",
-              "peak_memory_mib", "trainable_m"]  # fmt: skip
+    header = [
+        "model",
+        "samples_per_s",
+        "tokens_per_s",
+        "tokens_per_sample",
+        "train_gflops_per_sample",
+        "peak_memory_mib",
+        "trainable_m",
+    ]
     print(f"preset={args.preset} steps={args.steps} batch={args.batch_size}")
     print(" | ".join(f"{h:>22}" for h in header))
     for row in results.values():

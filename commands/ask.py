@@ -18,8 +18,9 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("image", help="path to an image")
     parser.add_argument("question", nargs="?", default="Describe this face.", help="the question")
     parser.add_argument("--parsing-map", help="a label-map image (0..18 per pixel) to use instead of the parser")
-    parser.add_argument("--attributes", action="store_true", help="print the answer and the structured "
-                        "predictions as one JSON document")  # fmt: skip
+    parser.add_argument(
+        "--attributes", action="store_true", help="print the answer and the structured predictions as one JSON document"
+    )
     parser.add_argument("--max-new-tokens", type=int, default=64)
     trust_remote_code_flag(parser)
     return parser

@@ -16,8 +16,12 @@ def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="faceinsight build", description=__doc__.split("\n\n")[0])
     parser.add_argument("output_dir", help="folder to write")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--preset", choices=["tiny", "tiny-llava"], help="a small random model built offline from "
-                        "configs (tiny-llava: a plain transformers LLaVA of the same sizes, a baseline)")  # fmt: skip
+    source.add_argument(
+        "--preset",
+        choices=["tiny", "tiny-llava"],
+        help="a small random model built offline from "
+        "configs (tiny-llava: a plain transformers LLaVA of the same sizes, a baseline)",
+    )
     source.add_argument("--vision", help="pretrained vision tower: Hub id or local folder (SigLIP/CLIP/ViT)")
     parser.add_argument("--text", help="pretrained causal LM: Hub id or local folder (needed with --vision)")
     parser.add_argument("--text-gguf-file", help="GGUF file inside --text to load the LM from")
@@ -45,8 +49,13 @@ def build_model(args):
         if getattr(args, flag):
             check_model_source(getattr(args, flag), f"--{flag}")
     torch.manual_seed(args.seed)
-    return build_from_pretrained(args.vision, args.text, parser=args.parser, text_gguf_file=args.text_gguf_file,
-                                 parsing_seq_length=args.parsing_seq_length)  # fmt: skip
+    return build_from_pretrained(
+        args.vision,
+        args.text,
+        parser=args.parser,
+        text_gguf_file=args.text_gguf_file,
+        parsing_seq_length=args.parsing_seq_length,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

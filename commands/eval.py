@@ -16,32 +16,56 @@ from faceinsight.commands._common import add_overwrite, trust_remote_code_flag
 
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="faceinsight eval", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, help="a model folder or Hub id (FaceInsight or any "
-                        "image-text-to-text model, e.g. LLaVA, Qwen2-VL, SmolVLM)")  # fmt: skip
-    parser.add_argument("--dataset", default="synthetic", help="synthetic, celeba, lfwa, fairface, utkface, rafdb, "
-                        "affectnet, celebamask_hq, or a folder saved with datasets' save_to_disk")  # fmt: skip
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="a model folder or Hub id (FaceInsight or any image-text-to-text model, e.g. LLaVA, Qwen2-VL, SmolVLM)",
+    )
+    parser.add_argument(
+        "--dataset",
+        default="synthetic",
+        help="synthetic, celeba, lfwa, fairface, utkface, rafdb, "
+        "affectnet, celebamask_hq, or a folder saved with datasets' save_to_disk",
+    )
     parser.add_argument("--dataset_dir", help="the dataset's root in its original layout")
     parser.add_argument("--split", default="test")
     parser.add_argument("--limit", type=int, help="evaluate the first N faces of the split")
     parser.add_argument("--num_faces", type=int, default=1000, help="synthetic: held-out faces")
     parser.add_argument("--seed", type=int, default=0, help="synthetic: the face stream")
     parser.add_argument("--output_dir", help="default: eval_MODEL_DATASET")
-    parser.add_argument("--attribute_questions", type=int, help="yes/no questions per face (default: every "
-                        "attribute the dataset labels)")  # fmt: skip
+    parser.add_argument(
+        "--attribute_questions",
+        type=int,
+        help="yes/no questions per face (default: every attribute the dataset labels)",
+    )
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--max_new_tokens", type=int, default=16)
     parser.add_argument("--no_generated", action="store_true", help="skip the generated answers")
-    parser.add_argument("--structured", choices=["auto", "yes", "no"], default="auto",
-                        help="FaceInsight's structured predictions too (auto: when the model has them)")  # fmt: skip
-    parser.add_argument("--parsing_map_source", choices=["parser", "dataset", "blank"], default="parser",
-                        help="maps for the structured predictions: the model's parser (what a user gets), the "
-                        "dataset's, or blank")  # fmt: skip
+    parser.add_argument(
+        "--structured",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="FaceInsight's structured predictions too (auto: when the model has them)",
+    )
+    parser.add_argument(
+        "--parsing_map_source",
+        choices=["parser", "dataset", "blank"],
+        default="parser",
+        help="maps for the structured predictions: the model's parser (what a user gets), the dataset's, or blank",
+    )
     parser.add_argument("--parsing_maps", choices=["parser", "dataset", "blank"], help=argparse.SUPPRESS)  # earlier
     trust_remote_code_flag(parser)
-    parser.add_argument("--on_error", choices=["raise", "skip"], default="raise", help="a bad row or image: stop "
-                        "naming it (raise), or skip it and count it in the report (skip)")  # fmt: skip
-    parser.add_argument("--no_verify_images", action="store_true", help="do not decode every image up front (faster; "
-                        "a corrupt file then fails mid-run)")  # fmt: skip
+    parser.add_argument(
+        "--on_error",
+        choices=["raise", "skip"],
+        default="raise",
+        help="a bad row or image: stop naming it (raise), or skip it and count it in the report (skip)",
+    )
+    parser.add_argument(
+        "--no_verify_images",
+        action="store_true",
+        help="do not decode every image up front (faster; a corrupt file then fails mid-run)",
+    )
     add_overwrite(parser, "eval")
     return parser
 
@@ -52,14 +76,33 @@ def run(args, output_dir: str) -> dict:
 
     check_model_source(args.model, "--model")
     model, processor = load_model(args.model, args.trust_remote_code)
-    records, train, data = load_split(args.dataset, args.split, args.dataset_dir, args.limit, args.num_faces,
-                                      args.seed, image_size_of(processor), args.on_error,
-                                      not args.no_verify_images)  # fmt: skip
+    records, train, data = load_split(
+        args.dataset,
+        args.split,
+        args.dataset_dir,
+        args.limit,
+        args.num_faces,
+        args.seed,
+        image_size_of(processor),
+        args.on_error,
+        not args.no_verify_images,
+    )
     structured = {"auto": None, "yes": True, "no": False}[args.structured]
-    return evaluate(model, processor, records, train, output_dir, Path(args.model.rstrip("/")).name,
-                    attribute_questions=args.attribute_questions, batch_size=args.batch_size,
-                    max_new_tokens=args.max_new_tokens, generated=not args.no_generated, structured=structured,
-                    parsing_map_source=args.parsing_map_source, data=data)  # fmt: skip
+    return evaluate(
+        model,
+        processor,
+        records,
+        train,
+        output_dir,
+        Path(args.model.rstrip("/")).name,
+        attribute_questions=args.attribute_questions,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        generated=not args.no_generated,
+        structured=structured,
+        parsing_map_source=args.parsing_map_source,
+        data=data,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,8 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     output_dir = args.output_dir or f"eval_{Path(args.model.rstrip('/')).name}_{Path(args.dataset).name}"
     with guarded(output_dir, "eval", overwrite=args.overwrite):
         report = run(args, output_dir)
-    print(f"{report['model']} ({report['model_class']}) on {report['faces']} {args.dataset} {args.split} faces; "
-          f"{len(report['rules'])} rules from the split's ground truth")  # fmt: skip
+    print(
+        f"{report['model']} ({report['model_class']}) on {report['faces']} {args.dataset} {args.split} faces; "
+        f"{len(report['rules'])} rules from the split's ground truth"
+    )
     if report["data"].get("skipped"):
         print(f"skipped while reading {args.dataset}: {report['data']['skipped']} (--on_error skip)")
     if "questions" in report:

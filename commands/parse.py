@@ -16,8 +16,11 @@ def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="faceinsight parse", description=__doc__.split("\n\n")[0])
     parser.add_argument("images", nargs="+", help="image files or directories (walked recursively)")
     parser.add_argument("--output", required=True, help="folder for NAME_labels.png, NAME_overlay.png, NAME.json")
-    parser.add_argument("--backend", choices=["mediapipe", "model"], help="default: model with --model, else "
-                        "mediapipe (the mediapipe extra)")  # fmt: skip
+    parser.add_argument(
+        "--backend",
+        choices=["mediapipe", "model"],
+        help="default: model with --model, else mediapipe (the mediapipe extra)",
+    )
     parser.add_argument("--model", help="with --backend model: a FaceInsight folder or a parser folder")
     add_overwrite(parser, "parse")
     return parser

@@ -20,8 +20,9 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--token", help="a Hub token (default: HF_TOKEN or the stored login)")
     parser.add_argument("--commit-message")
     parser.add_argument("--dry-run", action="store_true", help="validate only, without network; upload nothing")
-    parser.add_argument("--base-dir", help="dry run of an adapter: a local copy of the base it names by repo id, "
-                        "to load it on")  # fmt: skip
+    parser.add_argument(
+        "--base-dir", help="dry run of an adapter: a local copy of the base it names by repo id, to load it on"
+    )
     return parser
 
 
@@ -49,11 +50,19 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  - {problem}")
             return 1
         kind = "adapter on " + report["adapter_base"] if "adapter_base" in report else report["AutoModel"]
-        print(f"dry run: {args.model_dir} is ready for {args.repo_id} ({kind}; files, safetensors, code, card and a "
-              "fresh-process load of exactly these files checked); nothing was uploaded")  # fmt: skip
+        print(
+            f"dry run: {args.model_dir} is ready for {args.repo_id} ({kind}; files, safetensors, code, card and a "
+            "fresh-process load of exactly these files checked); nothing was uploaded"
+        )
         return 0
-    commit, plan = push_folder(args.model_dir, args.repo_id, private=args.private, revision=args.revision,
-                               token=args.token, commit_message=args.commit_message)  # fmt: skip
+    commit, plan = push_folder(
+        args.model_dir,
+        args.repo_id,
+        private=args.private,
+        revision=args.revision,
+        token=args.token,
+        commit_message=args.commit_message,
+    )
     for line in describe(plan):
         print(f"  {line}")
     print(f"pushed {args.model_dir} to {args.repo_id}: commit {commit.oid} ({commit.commit_url})")

@@ -27,12 +27,23 @@ from trl import ModelConfig, SFTConfig
 
 from faceinsight.training.train import LM_ATTENTION, STAGES, FaceInsightScriptArguments
 
-USAGE = ("faceinsight train --model_name_or_path DIR --output_dir OUT [--config train.yaml] "
-         "[--dataset_name NAME --dataset_dir ROOT] [--stage stage1|stage2] [--max_steps N] [options]")  # fmt: skip
+USAGE = (
+    "faceinsight train --model_name_or_path DIR --output_dir OUT [--config train.yaml] "
+    "[--dataset_name NAME --dataset_dir ROOT] [--stage stage1|stage2] [--max_steps N] [options]"
+)
 DEFAULT_LEARNING_RATE = 2e-4  # LLaVA-1.5's LoRA rate; TRL's 2e-5 barely moves the new projectors and knowledge head
 # what a training run writes into its output folder: the only entries --overwrite replaces
-TRAIN_ENTRIES = ("checkpoint-*", "adapter", "runs", "*.safetensors", "*.json", "*.py", "*.jinja", "README.md",
-                 "training_args.bin")  # fmt: skip
+TRAIN_ENTRIES = (
+    "checkpoint-*",
+    "adapter",
+    "runs",
+    "*.safetensors",
+    "*.json",
+    "*.py",
+    "*.jinja",
+    "README.md",
+    "training_args.bin",
+)
 
 
 @dataclass
@@ -53,12 +64,22 @@ def parse_arguments(argv: list[str] | None = None):
     """(FaceInsightScriptArguments, SFTConfig, ModelConfig) from flags and an optional `--config FILE.yaml`."""
     from trl import TrlParser
 
-    parser = TrlParser((FaceInsightScriptArguments, TrainingOptions, ModelOptions), prog="faceinsight train",
-                       usage=USAGE, description=__doc__.split("\n\n")[0])  # fmt: skip
+    parser = TrlParser(
+        (FaceInsightScriptArguments, TrainingOptions, ModelOptions),
+        prog="faceinsight train",
+        usage=USAGE,
+        description=__doc__.split("\n\n")[0],
+    )
     if not torch.cuda.is_available():  # SFTConfig defaults to bf16, which a CPU machine refuses at parse time
         parser.set_defaults(use_cpu=True, bf16=False)
-    parser.set_defaults(report_to="none", learning_rate=DEFAULT_LEARNING_RATE, lora_r=8, lora_alpha=16,
-                        lora_dropout=0.0, lora_target_modules=LM_ATTENTION)  # fmt: skip
+    parser.set_defaults(
+        report_to="none",
+        learning_rate=DEFAULT_LEARNING_RATE,
+        lora_r=8,
+        lora_alpha=16,
+        lora_dropout=0.0,
+        lora_target_modules=LM_ATTENTION,
+    )
     with warnings.catch_warnings():  # SFTConfig's own default uses a name transformers deprecates: not the user's
         warnings.filterwarnings("ignore", message="`gradient_checkpointing` is deprecated", category=FutureWarning)
         script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
@@ -70,8 +91,11 @@ def _checked(script_args, training_args, model_args, argv: list[str]):
         raise ValueError("--output_dir is required (where the trained folder goes)")
     if not model_args.model_name_or_path:
         raise ValueError("--model_name_or_path is required (a FaceInsight folder, e.g. from faceinsight build)")
-    for old, new in (("recipe", "stage"), ("parsing_maps", "parsing_map_source"),
-                     ("eval_parsing_maps", "eval_parsing_map_source")):  # fmt: skip
+    for old, new in (
+        ("recipe", "stage"),
+        ("parsing_maps", "parsing_map_source"),
+        ("eval_parsing_maps", "eval_parsing_map_source"),
+    ):
         if getattr(script_args, old) is not None:
             warnings.warn(f"--{old} is deprecated; use --{new}", FutureWarning, stacklevel=3)
             setattr(script_args, new, getattr(script_args, old))
@@ -91,8 +115,9 @@ def write_reports(run, script_args, output_dir: Path) -> dict:
     held_out = None
     if len(run.test_records):
         source = script_args.eval_parsing_map_source or script_args.parsing_map_source
-        held_out = evaluate_face_labels(run.model, run.processor, run.test_records, run.train_targets,
-                                        parsing_map_source=source)  # fmt: skip
+        held_out = evaluate_face_labels(
+            run.model, run.processor, run.test_records, run.train_targets, parsing_map_source=source
+        )
     report = training_report(run, script_args, held_out)
     if run.knowledge is not None:
         summary = {k: v for k, v in run.knowledge.items() if k != "correlation_matrix"}
@@ -110,8 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     script_args, training_args, model_args = parse_arguments(argv)
     check_model_source(model_args.model_name_or_path, "--model_name_or_path")
     resuming = str(training_args.resume_from_checkpoint).lower() not in ("none", "false", "no", "")
-    with output_dir(training_args.output_dir, "train", overwrite=script_args.overwrite, reuse=resuming,
-                    patterns=TRAIN_ENTRIES):  # fmt: skip
+    with output_dir(
+        training_args.output_dir, "train", overwrite=script_args.overwrite, reuse=resuming, patterns=TRAIN_ENTRIES
+    ):
         run = run_training(script_args, training_args, model_args)
         if run is None:  # a process of a distributed run that does not write the folder
             return 0

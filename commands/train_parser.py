@@ -19,8 +19,11 @@ def parser() -> argparse.ArgumentParser:
     data.add_argument("--celebamask", help="a CelebAMask-HQ root (CelebA-HQ-img/ + CelebAMask-HQ-mask-anno/)")
     data.add_argument("--images", help="a folder of images (with --maps)")
     parser.add_argument("--maps", help="label maps for --images: NAME_labels.png (faceinsight parse) or NAME.png")
-    parser.add_argument("--model_name_or_path", help="a FaceInsight folder (its parser is trained and saved back "
-                        "into a copy at --output_dir) or a SegFormer checkpoint to start from")  # fmt: skip
+    parser.add_argument(
+        "--model_name_or_path",
+        help="a FaceInsight folder (its parser is trained and saved back "
+        "into a copy at --output_dir) or a SegFormer checkpoint to start from",
+    )
     parser.add_argument("--parser_preset", choices=["tiny", "b0"], default="tiny", help="architecture from scratch")
     parser.add_argument("--image_size", type=int, help="training resolution (default: the model's, else 128)")
     parser.add_argument("--eval_fraction", type=float, default=0.2, help="held-out share of the pairs")
@@ -48,13 +51,24 @@ def main(argv: list[str] | None = None) -> int:
     resume = {"true": True, None: None}.get(args.resume_from_checkpoint, args.resume_from_checkpoint)
     with output_dir(args.output_dir, "train-parser", overwrite=args.overwrite, reuse=resume is not None):
         report = train_parser(
-            args.output_dir, pairs, model_name_or_path=args.model_name_or_path, parser_preset=args.parser_preset,
-            image_size=args.image_size, eval_fraction=args.eval_fraction, max_steps=args.max_steps,
-            per_device_train_batch_size=args.per_device_train_batch_size, learning_rate=args.learning_rate,
-            save_steps=args.save_steps, seed=args.seed, resume_from_checkpoint=resume, skipped=skipped,
-        )  # fmt: skip
-    print(f"held-out mean IoU {report['mean_iou']:.3f} vs constant '{report['baseline_class']}' baseline "
-          f"{report['baseline_mean_iou']:.3f} ({report['held_out_pairs']} held-out pairs)")  # fmt: skip
+            args.output_dir,
+            pairs,
+            model_name_or_path=args.model_name_or_path,
+            parser_preset=args.parser_preset,
+            image_size=args.image_size,
+            eval_fraction=args.eval_fraction,
+            max_steps=args.max_steps,
+            per_device_train_batch_size=args.per_device_train_batch_size,
+            learning_rate=args.learning_rate,
+            save_steps=args.save_steps,
+            seed=args.seed,
+            resume_from_checkpoint=resume,
+            skipped=skipped,
+        )
+    print(
+        f"held-out mean IoU {report['mean_iou']:.3f} vs constant '{report['baseline_class']}' baseline "
+        f"{report['baseline_mean_iou']:.3f} ({report['held_out_pairs']} held-out pairs)"
+    )
     for name, iou in report["per_class_iou"].items():
         print(f"  {name:>10}: {iou:.3f}")
     print(f"wrote {args.output_dir} (parser_report.json, parser_examples.png)")

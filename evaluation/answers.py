@@ -14,8 +14,18 @@ import re
 YES_WORDS = ("yes", "yeah", "yep", "correct", "true", "indeed", "affirmative", "certainly")
 NO_WORDS = ("no", "nope", "false", "incorrect", "not", "negative")
 NEGATIONS = ("not", "no", "isn't", "isnt", "doesn't", "doesnt", "without", "never", "neither", "nor", "non")
-HEDGES = ("maybe", "perhaps", "possibly", "not sure", "unsure", "hard to tell", "can't tell", "cannot tell",
-          "difficult to say", "either")  # fmt: skip
+HEDGES = (
+    "maybe",
+    "perhaps",
+    "possibly",
+    "not sure",
+    "unsure",
+    "hard to tell",
+    "can't tell",
+    "cannot tell",
+    "difficult to say",
+    "either",
+)
 SPANS_BINS = "spans several bins"
 
 SYNONYMS = {
@@ -44,10 +54,23 @@ SYNONYMS = {
     },
 }
 AGE_WORDS = {  # word -> an age inside the bin it names
-    "baby": 1, "infant": 1, "toddler": 2, "child": 6, "kid": 6, "teen": 15, "teenager": 15, "teens": 15,
-    "twenties": 25, "thirties": 35, "forties": 45, "fifties": 55, "sixties": 65, "seventies": 75, "eighties": 85,
+    "baby": 1,
+    "infant": 1,
+    "toddler": 2,
+    "child": 6,
+    "kid": 6,
+    "teen": 15,
+    "teenager": 15,
+    "teens": 15,
+    "twenties": 25,
+    "thirties": 35,
+    "forties": 45,
+    "fifties": 55,
+    "sixties": 65,
+    "seventies": 75,
+    "eighties": 85,
     "elderly": 75,
-}  # fmt: skip
+}
 
 
 def normalize(text: str) -> str:
@@ -105,8 +128,9 @@ def parse_age(answer: str, options: list[str]) -> str | None:
         return parse_choice(answer, options)
 
     def bin_of(age: float) -> str | None:
-        return next((name for name, low, high in bins if low <= age <= high or (high == float("inf") and age >= low)),
-                    None)  # fmt: skip
+        return next(
+            (name for name, low, high in bins if low <= age <= high or (high == float("inf") and age >= low)), None
+        )
 
     found = set()
     for low, high in re.findall(r"\b(\d+)\s*(?:-|to)\s*(\d+)\b", text):

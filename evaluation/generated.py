@@ -44,10 +44,16 @@ def ask(pipe, images: list, questions: list[str], batch_size: int = 16, max_new_
     chunk = batch_size * 4
     with tqdm(total=len(questions), desc="answering", unit="question") as bar:
         for start in range(0, len(questions), chunk):
-            chats = [[{"role": "user", "content": [{"type": "image", "image": image}, {"type": "text", "text": q}]}]
-                     for image, q in zip(images[start : start + chunk], questions[start : start + chunk])]  # fmt: skip
-            outputs = pipe(text=chats, batch_size=batch_size, return_full_text=False,
-                           generate_kwargs={"max_new_tokens": max_new_tokens, "do_sample": False})  # fmt: skip
+            chats = [
+                [{"role": "user", "content": [{"type": "image", "image": image}, {"type": "text", "text": q}]}]
+                for image, q in zip(images[start : start + chunk], questions[start : start + chunk])
+            ]
+            outputs = pipe(
+                text=chats,
+                batch_size=batch_size,
+                return_full_text=False,
+                generate_kwargs={"max_new_tokens": max_new_tokens, "do_sample": False},
+            )
             for output in outputs:
                 text = output[0]["generated_text"]
                 answers.append(text if isinstance(text, str) else str(text[-1]["content"]))
@@ -55,8 +61,9 @@ def ask(pipe, images: list, questions: list[str], batch_size: int = 16, max_new_
     return answers
 
 
-def generated_predictions(pipe, records, schema, attribute_questions: int | None = None, batch_size: int = 16,
-                          max_new_tokens: int = 16) -> tuple[np.ndarray, np.ndarray, list[dict]]:  # fmt: skip
+def generated_predictions(
+    pipe, records, schema, attribute_questions: int | None = None, batch_size: int = 16, max_new_tokens: int = 16
+) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """(predictions, asked mask, transcript) over `schema.label_names` from the model's answers to closed questions.
 
     Labels not asked are left out of scoring through the mask; asked ones that cannot be read are UNANSWERED.

@@ -22,8 +22,10 @@ def task_table(scores: dict[str, dict]) -> str:
     """Accuracy with 95% interval per task, one row per entry of `scores` (name -> `score_predictions` report)."""
     tasks = [t for t in TASK_ORDER if any(t in s["tasks"] for s in scores.values())]
     header = ["", *tasks, "logic violations"]
-    rows = [[name, *(_cell(s["tasks"].get(t)) for t in tasks), f"{s['logic_violation_rate']:.3f}"]
-            for name, s in scores.items()]  # fmt: skip
+    rows = [
+        [name, *(_cell(s["tasks"].get(t)) for t in tasks), f"{s['logic_violation_rate']:.3f}"]
+        for name, s in scores.items()
+    ]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -61,8 +63,15 @@ def plot_confusion_matrix(task: dict, title: str, path: str | Path) -> Path:
     axes.set_ylabel("true")
     for (row, column), count in np.ndenumerate(matrix):
         if count:
-            axes.text(column, row, int(count), ha="center", va="center", fontsize=8,
-                      color="white" if shares[row, column] > 0.5 else "black")  # fmt: skip
+            axes.text(
+                column,
+                row,
+                int(count),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if shares[row, column] > 0.5 else "black",
+            )
     axes.set_title(f"{title}\naccuracy {task['accuracy']:.3f} on {task['n']}", fontsize=10)
     return _save(figure, path)
 

@@ -16,9 +16,17 @@ from pathlib import Path
 from faceinsight.evaluation.report import plot_attribute_accuracy, plot_confusion_matrix, plot_variants
 
 
-def load_split(dataset: str, split: str = "test", dataset_dir: str | None = None, limit: int | None = None,
-               num_faces: int = 1000, seed: int = 0, image_size: int = 64, on_error: str = "raise",
-               verify_images: bool = True):  # fmt: skip
+def load_split(
+    dataset: str,
+    split: str = "test",
+    dataset_dir: str | None = None,
+    limit: int | None = None,
+    num_faces: int = 1000,
+    seed: int = 0,
+    image_size: int = 64,
+    on_error: str = "raise",
+    verify_images: bool = True,
+):
     """(records of `split`, training records or None, the reader's report): the training records give the majority
     baseline; the report counts what was read and skipped."""
     from faceinsight.training import face_datasets
@@ -28,8 +36,9 @@ def load_split(dataset: str, split: str = "test", dataset_dir: str | None = None
         records, _ = face_datasets.synthetic_faces(count, seed, image_size, split)
         train, _ = face_datasets.synthetic_faces(min(2000, max(count, 200)), seed, image_size, "train")
         return records, train, {"dataset": "synthetic", "rows": count, "skipped": {}}
-    everything, report = face_datasets.read_named_dataset(dataset, dataset_dir, on_error, flag="--dataset",
-                                                          verify_images=verify_images)  # fmt: skip
+    everything, report = face_datasets.read_named_dataset(
+        dataset, dataset_dir, on_error, flag="--dataset", verify_images=verify_images
+    )
     records = everything.filter(lambda s: s == split, input_columns="split")
     if len(records) == 0:
         splits = sorted(set(everything["split"]))
@@ -48,8 +57,9 @@ def load_model(model_name_or_path: str, trust_remote_code: bool = False):
     from faceinsight.hub.validate import trust_remote_code_for
 
     trust_remote_code = trust_remote_code_for(model_name_or_path, trust_remote_code)
-    model = AutoModelForImageTextToText.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code,
-                                                        use_safetensors=True)  # fmt: skip
+    model = AutoModelForImageTextToText.from_pretrained(
+        model_name_or_path, trust_remote_code=trust_remote_code, use_safetensors=True
+    )
     processor = AutoProcessor.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
     return model.eval(), processor
 
@@ -71,16 +81,25 @@ def default_schema():
     return LabelSchema()
 
 
-def evaluate(model, processor, records, train_records=None, output_dir: str | Path = "eval", name: str = "model",
-             attribute_questions: int | None = None, batch_size: int = 16, max_new_tokens: int = 16,
-             generated: bool = True, structured: bool | None = None, parsing_map_source: str = "parser",
-             data: dict | None = None) -> dict:  # fmt: skip
+def evaluate(
+    model,
+    processor,
+    records,
+    train_records=None,
+    output_dir: str | Path = "eval",
+    name: str = "model",
+    attribute_questions: int | None = None,
+    batch_size: int = 16,
+    max_new_tokens: int = 16,
+    generated: bool = True,
+    structured: bool | None = None,
+    parsing_map_source: str = "parser",
+    data: dict | None = None,
+) -> dict:
     """Score one loaded model on `records`; write the report and pictures into `output_dir`; return the report.
     `data`: the dataset reader's report (rows read, skipped), kept in the report."""
     import numpy as np
-    from transformers import pipeline
 
-    from faceinsight.evaluation.generated import generated_predictions
     from faceinsight.evaluation.structured import majority_predictions, score_predictions, structured_scores, targets_of
     from faceinsight.training.knowledge import held_out_rules
 
@@ -93,20 +112,20 @@ def evaluate(model, processor, records, train_records=None, output_dir: str | Pa
     schema = model.config if has_structured else default_schema()
     targets = targets_of(records, schema)
     rules = held_out_rules(targets.tolist(), schema)
-    report = {"model": name, "model_class": type(model).__name__, "faces": len(records), "rules": rules,
-              "data": data or {}, "scores": {}}  # fmt: skip
+    report = {
+        "model": name,
+        "model_class": type(model).__name__,
+        "faces": len(records),
+        "rules": rules,
+        "data": data or {},
+        "scores": {},
+    }
 
     if generated:
-        pipe = pipeline("image-text-to-text", model=model, processor=processor)
-        predictions, asked, transcript = generated_predictions(pipe, records, schema, attribute_questions,
-                                                               batch_size, max_new_tokens)  # fmt: skip
-        asked_targets = np.where(asked, targets, -100)
-        report["scores"]["generated"] = score_predictions(predictions, asked_targets, schema, rules)
-        report["unreadable_answers"] = sum(entry["read_as"] is None for entry in transcript)
-        report["questions"] = len(transcript)
-        with open(output_dir / "answers.jsonl", "w") as handle:
-            for entry in transcript:
-                handle.write(json.dumps(entry) + "\n")
+        args = (attribute_questions, batch_size, max_new_tokens)
+        answers = score_generated_answers(model, processor, records, targets, schema, rules, args, output_dir)
+        report["scores"]["generated"] = answers.pop("score")
+        report.update(answers)
     if structured:
         report["scores"].update(structured_scores(model, processor, records, targets, rules, parsing_map_source))
         report["structured_parsing_map_source"] = parsing_map_source
@@ -118,6 +137,28 @@ def evaluate(model, processor, records, train_records=None, output_dir: str | Pa
     report["pictures"] = write_pictures(report["scores"], output_dir, name)
     (output_dir / "eval_report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def score_generated_answers(model, processor, records, targets, schema, rules, ask, output_dir: Path) -> dict:
+    """Closed questions asked through `pipeline("image-text-to-text")` (`ask`: attribute questions per face, batch
+    size, new tokens), answers read and scored; the transcript goes to `answers.jsonl`. Returns the score, the
+    number of questions and of unreadable answers."""
+    import numpy as np
+    from transformers import pipeline
+
+    from faceinsight.evaluation.generated import generated_predictions
+    from faceinsight.evaluation.structured import score_predictions
+
+    pipe = pipeline("image-text-to-text", model=model, processor=processor)
+    predictions, asked, transcript = generated_predictions(pipe, records, schema, *ask)
+    with open(output_dir / "answers.jsonl", "w") as handle:
+        for entry in transcript:
+            handle.write(json.dumps(entry) + "\n")
+    return {
+        "score": score_predictions(predictions, np.where(asked, targets, -100), schema, rules),
+        "unreadable_answers": sum(entry["read_as"] is None for entry in transcript),
+        "questions": len(transcript),
+    }
 
 
 def write_pictures(scores: dict, output_dir: Path, name: str) -> list[str]:

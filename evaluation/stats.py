@@ -20,8 +20,9 @@ def wilson_interval(correct: int, total: int, z: float = Z_95) -> tuple[float, f
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def bootstrap_mean_accuracy(correct: np.ndarray, known: np.ndarray, resamples: int = 1000,
-                            seed: int = 0) -> tuple[float, tuple[float, float]]:  # fmt: skip
+def bootstrap_mean_accuracy(
+    correct: np.ndarray, known: np.ndarray, resamples: int = 1000, seed: int = 0
+) -> tuple[float, tuple[float, float]]:
     """Mean over attributes of per-attribute accuracy, and its 95% percentile interval from resampling faces.
 
     `correct` and `known` are (faces x attributes) boolean arrays; an attribute's accuracy uses its known faces.

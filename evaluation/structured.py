@@ -35,8 +35,12 @@ def majority_predictions(train_targets: list[list[int]], config) -> np.ndarray:
 
 def rule_pairs(rules: list[dict], config) -> dict[str, list[tuple[int, int]]]:
     index = {name: i for i, name in enumerate(config.label_names)}
-    return {kind: [(index[r["a"]], index[r["b"]]) for r in rules if r["type"] == kind and r["a"] in index
-                   and r["b"] in index] for kind in ("exclusion", "implication")}  # fmt: skip
+    return {
+        kind: [
+            (index[r["a"]], index[r["b"]]) for r in rules if r["type"] == kind and r["a"] in index and r["b"] in index
+        ]
+        for kind in ("exclusion", "implication")
+    }
 
 
 def violation_rate(predictions: np.ndarray, rules: list[dict], config) -> float:
@@ -68,8 +72,12 @@ def score_predictions(predictions: np.ndarray, targets: np.ndarray, config, rule
         mean, interval = bootstrap_mean_accuracy(correct, known[:, attribute_columns])
         per_attribute = {binary[i]: float(correct[known[:, i], k].mean()) for k, i in enumerate(attribute_columns)}
         answered = predictions[:, attribute_columns][known[:, attribute_columns]] != UNANSWERED
-        report["tasks"]["attributes"] = {"mean_accuracy": mean, "ci95": list(interval), "per_attribute": per_attribute,
-                                         "unanswered": float(1 - answered.mean())}  # fmt: skip
+        report["tasks"]["attributes"] = {
+            "mean_accuracy": mean,
+            "ci95": list(interval),
+            "per_attribute": per_attribute,
+            "unanswered": float(1 - answered.mean()),
+        }
     for facet, indices in config.facet_label_indices.items():
         facet_known = (targets[:, indices] != -100).all(1)
         if not facet_known.any():
@@ -83,9 +91,14 @@ def score_predictions(predictions: np.ndarray, targets: np.ndarray, config, rule
         confusion = np.zeros((len(values), len(values) + 1), dtype=np.int64)  # last column: no single value given
         for t, c in zip(truth, chosen):
             confusion[t, c if c >= 0 else len(values)] += 1
-        report["tasks"][facet] = {"accuracy": hits / len(truth), "ci95": list(wilson_interval(hits, len(truth))),
-                                  "n": int(len(truth)), "labels": values, "confusion_matrix": confusion.tolist(),
-                                  "unanswered": float(1 - answered.mean())}  # fmt: skip
+        report["tasks"][facet] = {
+            "accuracy": hits / len(truth),
+            "ci95": list(wilson_interval(hits, len(truth))),
+            "n": int(len(truth)),
+            "labels": values,
+            "confusion_matrix": confusion.tolist(),
+            "unanswered": float(1 - answered.mean()),
+        }
     report["logic_violation_rate"] = violation_rate(predictions, rules, config)
     return report
 
@@ -95,14 +108,16 @@ def targets_of(records, config) -> np.ndarray:
 
 
 @torch.no_grad()
-def structured_predictions(model, processor, records, batch_size: int = 64, parsing_map_source: str = "dataset",
-                           progress=None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def structured_predictions(
+    model, processor, records, batch_size: int = 64, parsing_map_source: str = "dataset", progress=None
+) -> tuple[np.ndarray, np.ndarray]:
     """(logic-consistent decisions, probabilities) of FaceInsight's attribute head for every record."""
     decisions, probabilities = [], []
     for start in range(0, len(records), batch_size):
         batch = records[start : start + batch_size]
-        maps = parsing_maps_from(parsing_map_source, batch["image"],
-                                 batch.get("parsing_map") or [None] * len(batch["image"]))  # fmt: skip
+        maps = parsing_maps_from(
+            parsing_map_source, batch["image"], batch.get("parsing_map") or [None] * len(batch["image"])
+        )
         inputs = processor.image_processor(batch["image"], parsing_maps=maps, return_tensors="pt")
         predicted = model.predict_face_labels(inputs["pixel_values"], inputs.get("parsing_maps"))
         decisions.append(predicted.decisions.long().cpu().numpy())
@@ -121,8 +136,9 @@ def without_logic(probabilities: np.ndarray, config) -> np.ndarray:
     return raw
 
 
-def structured_scores(model, processor, records, targets, rules: list[dict], parsing_map_source: str = "dataset",
-                      batch_size: int = 64) -> dict:  # fmt: skip
+def structured_scores(
+    model, processor, records, targets, rules: list[dict], parsing_map_source: str = "dataset", batch_size: int = 64
+) -> dict:
     """FaceInsight's structured predictions scored with and without the logic module."""
     config = model.config
     decisions, probabilities = structured_predictions(model, processor, records, batch_size, parsing_map_source)
@@ -132,8 +148,15 @@ def structured_scores(model, processor, records, targets, rules: list[dict], par
     }
 
 
-def evaluate_face_labels(model, processor, records, train_targets, batch_size: int = 64,
-                        parsing_map_source: str = "dataset", rules: list[dict] | None = None) -> dict:  # fmt: skip
+def evaluate_face_labels(
+    model,
+    processor,
+    records,
+    train_targets,
+    batch_size: int = 64,
+    parsing_map_source: str = "dataset",
+    rules: list[dict] | None = None,
+) -> dict:
     """Structured predictions (with and without the logic module) and the majority baseline, scored alike."""
     config = model.config
     targets = targets_of(records, config)

@@ -29,9 +29,15 @@ def save_adapter(peft_model, output_dir: str | Path, base: str, base_config, eva
     trained_knowledge = knowledge_of(peft_model.base_model.model.config)
     if trained_knowledge != knowledge_of(base_config):
         (output_dir / KNOWLEDGE_FILE).write_text(json.dumps(trained_knowledge) + "\n")
-    card = render_model_card(peft_model.base_model.model.config, repo_id=str(base), evaluations=evaluations,
-                             base_models=[str(base)], library_name="peft", model_name="FaceInsight LoRA adapter",
-                             adapter_of=str(base))  # fmt: skip
+    card = render_model_card(
+        peft_model.base_model.model.config,
+        repo_id=str(base),
+        evaluations=evaluations,
+        base_models=[str(base)],
+        library_name="peft",
+        model_name="FaceInsight LoRA adapter",
+        adapter_of=str(base),
+    )
     (output_dir / "README.md").write_text(card)
     return output_dir
 

@@ -107,8 +107,13 @@ def build_config(vision_config, text_config, parser_config, tokenizer, parsing_s
 def build_tiny(seed: int = 0, **config_overrides) -> tuple[FaceInsightForConditionalGeneration, FaceInsightProcessor]:
     """A small random FaceInsight (about 0.6 M parameters) with an offline tokenizer; deterministic for a seed."""
     tokenizer = build_tiny_tokenizer()
-    text_config = {**TINY_TEXT, "vocab_size": len(tokenizer), "eos_token_id": tokenizer.eos_token_id,
-                   "pad_token_id": tokenizer.pad_token_id, "bos_token_id": None}  # fmt: skip
+    text_config = {
+        **TINY_TEXT,
+        "vocab_size": len(tokenizer),
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+        "bos_token_id": None,
+    }
     vision_config = AutoConfig.for_model(**TINY_VISION)
     config_overrides.setdefault("gcn_hidden_sizes", TINY["gcn_hidden_sizes"])
     config = build_config(
@@ -136,17 +141,29 @@ def plain_llava_like(config: FaceInsightConfig, processor: FaceInsightProcessor)
     from transformers import LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor, SiglipImageProcessorPil
 
     vision = config.vision_config
-    llava_config = LlavaConfig(vision_config=vision.to_dict(), text_config=config.text_config.to_dict(),
-                               image_token_id=config.image_token_id, image_seq_length=config.image_seq_length,
-                               vision_feature_layer=-1, vision_feature_select_strategy="full")  # fmt: skip
+    llava_config = LlavaConfig(
+        vision_config=vision.to_dict(),
+        text_config=config.text_config.to_dict(),
+        image_token_id=config.image_token_id,
+        image_seq_length=config.image_seq_length,
+        vision_feature_layer=-1,
+        vision_feature_select_strategy="full",
+    )
     model = LlavaForConditionalGeneration(llava_config)
     model.generation_config.eos_token_id = processor.tokenizer.eos_token_id
     model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
-    image_processor = SiglipImageProcessorPil(size={"height": vision.image_size, "width": vision.image_size},
-                                              image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])  # fmt: skip
-    llava_processor = LlavaProcessor(image_processor=image_processor, tokenizer=processor.tokenizer,
-                                     patch_size=vision.patch_size, vision_feature_select_strategy="full",
-                                     chat_template=processor.chat_template)  # fmt: skip
+    image_processor = SiglipImageProcessorPil(
+        size={"height": vision.image_size, "width": vision.image_size},
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5],
+    )
+    llava_processor = LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=processor.tokenizer,
+        patch_size=vision.patch_size,
+        vision_feature_select_strategy="full",
+        chat_template=processor.chat_template,
+    )
     return model, llava_processor
 
 

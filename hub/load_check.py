@@ -58,8 +58,12 @@ def check_full_folder(folder: str, face: Image.Image, questions: list[str]) -> d
     report["attributes"] = attributes
 
     pipe = pipeline("image-text-to-text", model=folder, trust_remote_code=True)
-    chat = [{"role": "user", "content": [{"type": "image", "image": face},
-                                         {"type": "text", "text": "How old is this person?"}]}]  # fmt: skip
+    chat = [
+        {
+            "role": "user",
+            "content": [{"type": "image", "image": face}, {"type": "text", "text": "How old is this person?"}],
+        }
+    ]
     answer = pipe(text=chat, generate_kwargs=GREEDY)
     report["pipeline_roles"] = [m["role"] for m in answer[0]["generated_text"]]
     report["pipeline_answer_type"] = type(answer[0]["generated_text"][-1]["content"]).__name__
@@ -91,8 +95,13 @@ def check_adapter_folder(folder: str, face: Image.Image) -> dict:
     with torch.no_grad():
         generated = model.generate(**inputs, **GREEDY)
     lora_modules = sum(1 for name, _ in model.named_modules() if name.endswith("lora_A"))
-    return {"adapter_base": config.base_model_name_or_path, "AutoModel": type(base).__name__,
-            "lora_modules": lora_modules, "knowledge_applied": knowledge.is_file(), "generate_new_tokens": generated.shape[1] - inputs["input_ids"].shape[1]}  # fmt: skip
+    return {
+        "adapter_base": config.base_model_name_or_path,
+        "AutoModel": type(base).__name__,
+        "lora_modules": lora_modules,
+        "knowledge_applied": knowledge.is_file(),
+        "generate_new_tokens": generated.shape[1] - inputs["input_ids"].shape[1],
+    }
 
 
 def main(argv: list[str]) -> int:

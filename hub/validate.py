@@ -30,16 +30,36 @@ LOAD_CHECK = Path(__file__).with_name("load_check.py")
 DEFAULT_IMAGE = PACKAGE_ROOT / "assets" / "astronaut_face.png"
 PROCESSOR_FILES = ("processor_config.json", "tokenizer_config.json", "tokenizer.json")
 ALLOWED_FILES = {
-    "config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json",
-    "adapter_config.json", "adapter_model.safetensors", "faceinsight_knowledge.json",
-    "processor_config.json", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json",
-    "special_tokens_map.json", "added_tokens.json", "chat_template.jinja", "chat_template.json", "vocab.json",
-    "merges.txt", "tokenizer.model", "README.md", "eval_report.json", "training_report.json",
-    "knowledge_summary.json", "parser_report.json", "demo_report.json", *REMOTE_CODE_FILES,
-}  # fmt: skip
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "adapter_config.json",
+    "adapter_model.safetensors",
+    "faceinsight_knowledge.json",
+    "processor_config.json",
+    "preprocessor_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+    "README.md",
+    "eval_report.json",
+    "training_report.json",
+    "knowledge_summary.json",
+    "parser_report.json",
+    "demo_report.json",
+    *REMOTE_CODE_FILES,
+}
 ALLOWED_PATTERN = re.compile(r"(model-\d{5}-of-\d{5}\.safetensors|[\w.-]+\.(png|jpg|jpeg))")
-SECRET_PATTERN = re.compile(r"token|secret|passw|credential|api[_-]?key|id_(rsa|dsa|ecdsa|ed25519)|\.(pem|key|p12|pfx)$",
-                            re.IGNORECASE)  # fmt: skip
+SECRET_PATTERN = re.compile(
+    r"token|secret|passw|credential|api[_-]?key|id_(rsa|dsa|ecdsa|ed25519)|\.(pem|key|p12|pfx)$", re.IGNORECASE
+)
 TRAINER_CARD_TAGS = ("generated_from_trainer", "trl")
 
 
@@ -163,16 +183,22 @@ def trust_remote_code_for(model_name_or_path: str, trust_remote_code: bool = Fal
     if not trust_remote_code and folder.is_dir():
         differing = [problem.split(" ", 1)[0] for problem in code_problems(folder)]
         if differing:
-            print(f"note: {folder}'s {', '.join(differing)} differ from the installed faceinsight's; running the "
-                  "installed code, not the folder's (--trust_remote_code runs the folder's own)", file=sys.stderr)
+            print(
+                f"note: {folder}'s {', '.join(differing)} differ from the installed faceinsight's; running the "
+                "installed code, not the folder's (--trust_remote_code runs the folder's own)",
+                file=sys.stderr,
+            )
     return bool(trust_remote_code)
 
 
 def plan_problems(plan: UploadPlan) -> list[str]:
     """Missing or unsafe files of the plan, each named."""
     names, folder = set(plan.files), plan.folder
-    problems = [f"{name}: pickled weights (unsafe to load; save with safetensors)"
-                for name, reason in plan.left_out.items() if reason.startswith("pickled weights")]  # fmt: skip
+    problems = [
+        f"{name}: pickled weights (unsafe to load; save with safetensors)"
+        for name, reason in plan.left_out.items()
+        if reason.startswith("pickled weights")
+    ]
     if is_adapter_folder(folder):
         if "adapter_model.safetensors" not in names:
             problems.append("adapter_model.safetensors is missing")
@@ -180,8 +206,10 @@ def plan_problems(plan: UploadPlan) -> list[str]:
         if not base:
             problems.append("adapter_config.json names no base_model_name_or_path")
         elif base.startswith(("/", "./", "../", "~")) or Path(base).exists():
-            problems.append(f"adapter_config.json: base_model_name_or_path is a local path ({base}); a Hub user "
-                            "cannot load it: train with --adapter_base ORG/BASE (the base's repo id)")  # fmt: skip
+            problems.append(
+                f"adapter_config.json: base_model_name_or_path is a local path ({base}); a Hub user "
+                "cannot load it: train with --adapter_base ORG/BASE (the base's repo id)"
+            )
         return problems + _card_problems(plan)
     if "config.json" not in names:
         return problems + ["config.json is missing"]
@@ -191,8 +219,11 @@ def plan_problems(plan: UploadPlan) -> list[str]:
         shards = set(json.loads((folder / "model.safetensors.index.json").read_text())["weight_map"].values())
         problems += [f"{shard} (listed in model.safetensors.index.json) is missing" for shard in sorted(shards - names)]
     if json.loads((folder / "config.json").read_text()).get("model_type") == "faceinsight":
-        problems += [f"{name} is missing (remote code: the model cannot load without it)"
-                     for name in REMOTE_CODE_FILES if name not in names]  # fmt: skip
+        problems += [
+            f"{name} is missing (remote code: the model cannot load without it)"
+            for name in REMOTE_CODE_FILES
+            if name not in names
+        ]
         if "chat_template.jinja" not in names and "chat_template.json" not in names:
             problems.append("chat_template.jinja is missing (the pipeline and TRL need the chat template)")
     problems += [f"{name} is missing (processor)" for name in PROCESSOR_FILES if name not in names]
@@ -208,8 +239,13 @@ def _card_problems(plan: UploadPlan) -> list[str]:
     return card_problems(plan.folder / "README.md")
 
 
-def run_load_check(folder: str | Path, image: str | Path = DEFAULT_IMAGE, questions: tuple[str, ...] = (),
-                   timeout: int = 900, base_dir: str | Path | None = None) -> dict:  # fmt: skip
+def run_load_check(
+    folder: str | Path,
+    image: str | Path = DEFAULT_IMAGE,
+    questions: tuple[str, ...] = (),
+    timeout: int = 900,
+    base_dir: str | Path | None = None,
+) -> dict:
     """Load `folder` in a fresh Python process without faceinsight and ask it questions; the process's report.
     `base_dir`: for an adapter, a local copy of its base to load instead of the repo id it names."""
     environment = {**os.environ, "HF_HUB_DISABLE_TELEMETRY": "1"}
@@ -220,16 +256,26 @@ def run_load_check(folder: str | Path, image: str | Path = DEFAULT_IMAGE, questi
     with tempfile.TemporaryDirectory() as scratch:  # not the repository root: nothing importable by accident
         result = subprocess.run(
             [sys.executable, str(LOAD_CHECK), str(Path(folder).resolve()), str(Path(image).resolve()), *questions],
-            capture_output=True, text=True, cwd=scratch, timeout=timeout, env=environment,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            cwd=scratch,
+            timeout=timeout,
+            env=environment,
+        )
     if result.returncode != 0 or "REPORT " not in result.stdout:
-        raise RuntimeError(f"{folder} does not load in a fresh process through the Auto classes with "
-                           f"trust_remote_code:\n{result.stderr.strip()[-2500:]}")  # fmt: skip
+        raise RuntimeError(
+            f"{folder} does not load in a fresh process through the Auto classes with "
+            f"trust_remote_code:\n{result.stderr.strip()[-2500:]}"
+        )
     return json.loads(result.stdout.split("REPORT ", 1)[1])
 
 
-def validate_folder(folder: str | Path, repo_id: str | None = None, image: str | Path = DEFAULT_IMAGE,
-                    base_dir: str | Path | None = None):  # fmt: skip
+def validate_folder(
+    folder: str | Path,
+    repo_id: str | None = None,
+    image: str | Path = DEFAULT_IMAGE,
+    base_dir: str | Path | None = None,
+):
     """(problems, load report, plan). Files and code first; the load check (which runs the folder's code, on a
     staged copy of the planned files) only when they are in order. `base_dir`: a local copy of an adapter's base."""
     folder = Path(folder)

@@ -90,9 +90,10 @@ class FaceInsightConfig(PreTrainedConfig):
         "vision_config": SubConfigSpec(config_class=AutoConfig, model_type="siglip_vision_model"),
         "text_config": SubConfigSpec(config_class=AutoConfig, model_type="llama"),
         "parser_config": SubConfigSpec(config_class=AutoConfig, model_type="segformer", init_kwargs=PARSER_LABELS),
-        "parsing_encoder_config": SubConfigSpec(config_class=AutoConfig, model_type="siglip_vision_model",
-                                                optional=True),
-    }  # fmt: skip
+        "parsing_encoder_config": SubConfigSpec(
+            config_class=AutoConfig, model_type="siglip_vision_model", optional=True
+        ),
+    }
 
     vision_config: dict | PreTrainedConfig | None = None
     text_config: dict | PreTrainedConfig | None = None
@@ -237,13 +238,17 @@ class FaceInsightConfig(PreTrainedConfig):
         if self.label_prompt_token_ids is None:
             return
         if len(self.label_prompt_token_ids) != len(self.label_names):
-            raise ValueError(f"label_prompt_token_ids has {len(self.label_prompt_token_ids)} entries but the schema "
-                             f"has {len(self.label_names)} labels")  # fmt: skip
+            raise ValueError(
+                f"label_prompt_token_ids has {len(self.label_prompt_token_ids)} entries but the schema "
+                f"has {len(self.label_names)} labels"
+            )
         vocab_size = self.text_config.vocab_size
         for label, ids in zip(self.label_names, self.label_prompt_token_ids):
             if not ids or any(not 0 <= int(i) < vocab_size for i in ids):
-                raise ValueError(f"label_prompt_token_ids for {label!r} is empty or has ids outside the vocabulary "
-                                 f"(vocab_size={vocab_size}): {ids}")  # fmt: skip
+                raise ValueError(
+                    f"label_prompt_token_ids for {label!r} is empty or has ids outside the vocabulary "
+                    f"(vocab_size={vocab_size}): {ids}"
+                )
 
     def validate_correlation_matrix(self):
         if self.correlation_matrix is None:
@@ -251,8 +256,10 @@ class FaceInsightConfig(PreTrainedConfig):
         size = len(self.label_names)
         if len(self.correlation_matrix) != size or any(len(row) != size for row in self.correlation_matrix):
             lengths = sorted({len(row) for row in self.correlation_matrix})
-            raise ValueError(f"correlation_matrix must be {size}x{size} (a row and a column per label node), got "
-                             f"{len(self.correlation_matrix)} rows of lengths {lengths}")  # fmt: skip
+            raise ValueError(
+                f"correlation_matrix must be {size}x{size} (a row and a column per label node), got "
+                f"{len(self.correlation_matrix)} rows of lengths {lengths}"
+            )
         for i, row in enumerate(self.correlation_matrix):
             for j, value in enumerate(row):
                 if not math.isfinite(float(value)) or float(value) < 0:
@@ -260,8 +267,10 @@ class FaceInsightConfig(PreTrainedConfig):
 
     def validate_correlation_parameters(self):
         if not 0.0 <= self.correlation_tau <= 1.0 or not 0.0 <= self.correlation_omega <= 1.0:
-            raise ValueError(f"correlation_tau={self.correlation_tau} and correlation_omega="
-                             f"{self.correlation_omega} must lie in [0, 1]")  # fmt: skip
+            raise ValueError(
+                f"correlation_tau={self.correlation_tau} and correlation_omega="
+                f"{self.correlation_omega} must lie in [0, 1]"
+            )
 
     def validate_logic_rules(self):
         known = set(self.label_names)
@@ -272,20 +281,26 @@ class FaceInsightConfig(PreTrainedConfig):
                 raise ValueError(f"logic_rules[{index}] has type {rule['type']!r}; expected one of {RULE_TYPES}")
             for side in ("a", "b"):
                 if rule[side] not in known:
-                    raise ValueError(f"logic_rules[{index}] names unknown label {rule[side]!r}; labels are the binary "
-                                     "attributes and 'facet:value' names of the schema")  # fmt: skip
+                    raise ValueError(
+                        f"logic_rules[{index}] names unknown label {rule[side]!r}; labels are the binary "
+                        "attributes and 'facet:value' names of the schema"
+                    )
             if rule["a"] == rule["b"]:
                 raise ValueError(f"logic_rules[{index}] relates {rule['a']!r} to itself")
 
     def validate_token_counts(self):
         if self.image_seq_length < 1 or self.parsing_seq_length < 1:
-            raise ValueError(f"image_seq_length={self.image_seq_length} and parsing_seq_length="
-                             f"{self.parsing_seq_length} must be positive")  # fmt: skip
+            raise ValueError(
+                f"image_seq_length={self.image_seq_length} and parsing_seq_length="
+                f"{self.parsing_seq_length} must be positive"
+            )
 
     def validate_parsing_palette(self):
         if len(self.parsing_palette) != self.parser_config.num_labels:
-            raise ValueError(f"parsing_palette has {len(self.parsing_palette)} colours but the parser has "
-                             f"{self.parser_config.num_labels} labels")  # fmt: skip
+            raise ValueError(
+                f"parsing_palette has {len(self.parsing_palette)} colours but the parser has "
+                f"{self.parser_config.num_labels} labels"
+            )
 
     def validate_loss_weights(self):
         for name in ("lm_loss_weight", "bce_loss_weight", "logic_loss_weight"):
@@ -301,8 +316,10 @@ def _per_channel(value, default) -> list:
 def _without_legacy_fields(kwargs: dict) -> dict:
     legacy = sorted(key for key in kwargs if key.startswith("freeze_"))
     if legacy:  # configs written before 0.2 stored freezing; it is now the training recipe's choice
-        logger.warning_once(f"FaceInsightConfig: ignoring {legacy}: freezing is a training choice "
-                            "(model.freeze(...)), not a model property; a loaded model trains every part")  # fmt: skip
+        logger.warning_once(
+            f"FaceInsightConfig: ignoring {legacy}: freezing is a training choice "
+            "(model.freeze(...)), not a model property; a loaded model trains every part"
+        )
     return {key: value for key, value in kwargs.items() if key not in legacy}
 
 

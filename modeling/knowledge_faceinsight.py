@@ -158,8 +158,13 @@ class FaceInsightCorrelationConstraintModule(nn.Module):
                 nodes = self.activation(nodes)
         return nodes  # (N, d)
 
-    def forward(self, pooled_visual_features: torch.Tensor, input_embeddings: nn.Module,
-                region_features: torch.Tensor | None = None, region_present: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    def forward(
+        self,
+        pooled_visual_features: torch.Tensor,
+        input_embeddings: nn.Module,
+        region_features: torch.Tensor | None = None,
+        region_present: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Logits (B, N): the pooled feature (B, d) against the GCN's classifiers, plus, with the region read-out,
         each present region's averaged image tokens (B, R, d) read by that label's vector for the region."""
         classifiers = self.label_classifiers(input_embeddings)

@@ -55,8 +55,11 @@ UNKNOWN_PARSING_LABEL = PARSE_THIS_IMAGE  # the earlier name
 
 
 def _renamed(old: str, new: str):
-    warnings.warn(f"`{old}` is deprecated and will be removed in faceinsight 0.3; use `{new}`", FutureWarning,
-                  stacklevel=3)  # fmt: skip
+    warnings.warn(
+        f"`{old}` is deprecated and will be removed in faceinsight 0.3; use `{new}`", FutureWarning, stacklevel=3
+    )
+
+
 FREEZABLE_PARTS = ("vision_tower", "parser", "parsing_encoder", "language_model")
 
 
@@ -452,13 +455,17 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         n_image, n_parsing = image_mask.sum(), parsing_mask.sum()
         torch_compilable_check(
             n_image * inputs_embeds.shape[-1] == image_features.numel(),
-            lambda: f"Image features and image tokens do not match, tokens: {int(n_image)}, features: "
-            f"{image_features.shape[0]} (build inputs with FaceInsightProcessor, one <image> per image, untruncated)",
+            lambda: (
+                f"Image features and image tokens do not match, tokens: {int(n_image)}, features: "
+                f"{image_features.shape[0]} (build inputs with FaceInsightProcessor, one <image> per image, untruncated)"
+            ),
         )
         torch_compilable_check(
             (n_parsing == 0) | (n_parsing * inputs_embeds.shape[-1] == parsing_features.numel()),
-            lambda: f"Parsing features and parsing tokens do not match, tokens: {int(n_parsing)}, features: "
-            f"{parsing_features.shape[0]} (each image's parsing tokens follow its image tokens)",
+            lambda: (
+                f"Parsing features and parsing tokens do not match, tokens: {int(n_parsing)}, features: "
+                f"{parsing_features.shape[0]} (each image's parsing tokens follow its image tokens)"
+            ),
         )
         return image_mask.unsqueeze(-1), parsing_mask.unsqueeze(-1)
 
@@ -730,7 +737,9 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
         mask = self.model.placeholder_positions(input_ids, inputs_embeds, self.config.image_token_id)
         per_sample = (mask.sum(-1) // self.config.image_seq_length).tolist()
         starts = [sum(per_sample[:sample]) for sample in range(len(per_sample))]
-        order = [start + k for start, count in zip(starts, per_sample) for _ in range(expand_size) for k in range(count)]
+        order = [
+            start + k for start, count in zip(starts, per_sample) for _ in range(expand_size) for k in range(count)
+        ]
         return {**mm_encoder_output, "image": image_outputs.select_images(order)}
 
 

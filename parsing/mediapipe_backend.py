@@ -28,8 +28,21 @@ from PIL import Image, ImageDraw
 from faceinsight.parsing.labels import LABEL_INDEX
 
 INSTALL_HINT = 'the mediapipe backend needs the optional extra: pip install "faceinsight[mediapipe]"'
-PRODUCED_CLASSES = ("background", "skin", "nose", "l_eye", "r_eye", "l_brow", "r_brow", "mouth", "u_lip", "l_lip",
-                    "hair", "neck", "cloth")  # fmt: skip
+PRODUCED_CLASSES = (
+    "background",
+    "skin",
+    "nose",
+    "l_eye",
+    "r_eye",
+    "l_brow",
+    "r_brow",
+    "mouth",
+    "u_lip",
+    "l_lip",
+    "hair",
+    "neck",
+    "cloth",
+)
 
 # Lip contours of MediaPipe's canonical face mesh, mouth corner to mouth corner (61/78 -> 291/308).
 LIPS_UPPER_OUTER = [61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291]
@@ -156,8 +169,10 @@ class MediaPipeFaceParser:
         if padded is image:
             return result
         label_map = result.label_map[dy : dy + image.height, dx : dx + image.width]
-        boxes = [[max(0, x0 - dx), max(0, y0 - dy), min(image.width - 1, x1 - dx), min(image.height - 1, y1 - dy)]
-                 for x0, y0, x1, y1 in result.face_boxes]  # fmt: skip
+        boxes = [
+            [max(0, x0 - dx), max(0, y0 - dy), min(image.width - 1, x1 - dx), min(image.height - 1, y1 - dy)]
+            for x0, y0, x1, y1 in result.face_boxes
+        ]
         return FaceParsingResult(label_map=np.ascontiguousarray(label_map), face_boxes=boxes)
 
     def _parse(self, image: Image.Image) -> FaceParsingResult:

@@ -64,5 +64,6 @@ class ModelFaceParser:
         if face.mean() < MIN_FACE_SHARE:
             return FaceParsingResult(label_map=label_map)
         ys, xs = np.nonzero(face)
-        return FaceParsingResult(label_map=label_map, face_boxes=[[int(xs.min()), int(ys.min()), int(xs.max()),
-                                                                   int(ys.max())]])  # fmt: skip
+        return FaceParsingResult(
+            label_map=label_map, face_boxes=[[int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())]]
+        )

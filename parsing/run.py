@@ -45,8 +45,10 @@ def choose_backend(backend: str | None, model_dir: str | None) -> str:
         return "model"
     if importlib.util.find_spec("mediapipe") is not None:
         return "mediapipe"
-    raise ValueError("no parsing backend: MediaPipe is not installed (pip install 'faceinsight[mediapipe]', about "
-                     "550 MB) and no --model was given (--backend model --model DIR)")  # fmt: skip
+    raise ValueError(
+        "no parsing backend: MediaPipe is not installed (pip install 'faceinsight[mediapipe]', about "
+        "550 MB) and no --model was given (--backend model --model DIR)"
+    )
 
 
 def make_parser(backend: str, model_dir: str | None):

@@ -127,13 +127,119 @@ def iou_report(confusion: np.ndarray) -> dict:
     union = confusion.sum(0) + confusion.sum(1) - true_positive
     present = confusion.sum(1) > 0
     per_class = {CELEBAMASK_HQ_LABELS[c]: float(true_positive[c] / union[c]) for c in np.nonzero(present)[0]}
-    return {"mean_iou": float(np.mean(list(per_class.values()))), "per_class_iou": per_class,
-            "pixel_accuracy": float(true_positive.sum() / confusion.sum())}  # fmt: skip
+    return {
+        "mean_iou": float(np.mean(list(per_class.values()))),
+        "per_class_iou": per_class,
+        "pixel_accuracy": float(true_positive.sum() / confusion.sum()),
+    }
 
 
 def _upsampled_argmax(logits, labels):
     logits = logits[0] if isinstance(logits, tuple) else logits
     return F.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False).argmax(1)
+
+
+@dataclass
+class _ParserToTrain:
+    """The parser a run trains, how its inputs are sized and normalised, and the FaceInsight it belongs to (if any)."""
+
+    parser: torch.nn.Module
+    size: int
+    mean: list[float]
+    std: list[float]
+    faceinsight_model: torch.nn.Module | None = None
+    processor: object = None
+
+    def save(self, output_dir: Path) -> None:
+        """A FaceInsight folder with the trained parser inside, or a SegFormer folder with its image processor."""
+        if self.faceinsight_model is not None:
+            from faceinsight.hub.export import save_model_folder
+
+            save_model_folder(self.faceinsight_model, self.processor, output_dir)
+        else:
+            from faceinsight.processing.image_processing_faceinsight import FaceInsightImageProcessor
+
+            self.parser.save_pretrained(output_dir)
+            processor = FaceInsightImageProcessor(size=self.size, image_mean=self.mean, image_std=self.std)
+            processor.save_pretrained(output_dir)
+
+
+def _parser_to_train(model_name_or_path, parser_preset: str, image_size: int | None, seed: int) -> _ParserToTrain:
+    """A FaceInsight folder's own parser, a SegFormer checkpoint, or a new SegFormer of a preset's size."""
+    from transformers import AutoConfig, AutoModelForSemanticSegmentation
+
+    from faceinsight.hub.build import load_preset, parser_config_kwargs
+
+    config_file = Path(model_name_or_path or "") / "config.json"
+    if (
+        model_name_or_path
+        and config_file.exists()
+        and json.loads(config_file.read_text()).get("model_type") == "faceinsight"
+    ):
+        from transformers import AutoProcessor
+
+        from faceinsight import FaceInsightForConditionalGeneration
+
+        model = FaceInsightForConditionalGeneration.from_pretrained(model_name_or_path)
+        processor = AutoProcessor.from_pretrained(model_name_or_path)
+        size = image_size or processor.image_processor.size
+        mean, std = model.config.parser_image_mean, model.config.parser_image_std
+        return _ParserToTrain(model.model.parser, size, mean, std, model, processor)
+    if model_name_or_path:
+        kwargs = parser_config_kwargs()
+        parser = AutoModelForSemanticSegmentation.from_pretrained(
+            model_name_or_path, ignore_mismatched_sizes=True, **kwargs
+        )
+    else:
+        preset = load_preset({"tiny": "tiny", "b0": "segformer_b0"}[parser_preset])["parser"]
+        kwargs = {k: v for k, v in parser_config_kwargs(preset).items() if k != "model_type"}
+        torch.manual_seed(seed)
+        parser = AutoModelForSemanticSegmentation.from_config(AutoConfig.for_model("segformer", **kwargs))
+    return _ParserToTrain(parser, image_size or 128, list(IMAGENET_MEAN), list(IMAGENET_STD))
+
+
+def _split(pairs: list[ParsingPair], eval_fraction: float, seed: int) -> tuple[list[ParsingPair], list[ParsingPair]]:
+    """(train, held-out) pairs, shuffled by `seed`; at least one pair in each."""
+    order = list(range(len(pairs)))
+    random.Random(seed).shuffle(order)
+    held_out = max(1, round(eval_fraction * len(pairs)))
+    if len(pairs) - held_out < 1:
+        raise ValueError(f"{len(pairs)} pairs are too few for a held-out split of {eval_fraction}")
+    return [pairs[i] for i in order[held_out:]], [pairs[i] for i in order[:held_out]]
+
+
+def _majority_baseline(train_set: ParsingDataset, truth: np.ndarray) -> dict:
+    """The IoU of labelling every pixel with the class most frequent in the training maps."""
+    counts = np.zeros(NUM_PARSING_LABELS, dtype=np.int64)
+    for item in train_set.pairs:
+        counts += np.bincount(item.load()[1].ravel(), minlength=NUM_PARSING_LABELS)
+    majority = int(counts.argmax())
+    baseline = iou_report(confusion_matrix(np.full_like(truth, majority), truth))
+    return {"baseline_mean_iou": baseline["mean_iou"], "baseline_class": CELEBAMASK_HQ_LABELS[majority]}
+
+
+def _training_arguments(output_dir: Path, max_steps, batch_size, learning_rate, save_steps, seed):
+    """The parser's recipe: cosine schedule with 5% warm-up, two checkpoints kept, progress logged ten times."""
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(output_dir / "checkpoints"),
+        max_steps=max_steps,
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=batch_size,
+        learning_rate=learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=max(1, max_steps // 20),
+        logging_steps=max(1, max_steps // 10),
+        save_steps=save_steps,
+        save_total_limit=2,
+        eval_strategy="no",
+        seed=seed,
+        use_cpu=not torch.cuda.is_available(),
+        report_to=[],
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+    )
 
 
 def train_parser(
@@ -151,72 +257,23 @@ def train_parser(
     resume_from_checkpoint: str | bool | None = None,
     skipped: dict | None = None,
 ) -> dict:
-    from transformers import AutoConfig, AutoModelForSemanticSegmentation, Trainer, TrainingArguments
-
-    from faceinsight.hub.build import TINY_PARSER, load_preset, parser_config_kwargs
+    """Train a face parser on (image, map) pairs with the Trainer, score it on held-out pairs against the
+    majority-class baseline, and save it with `parser_report.json` and `parser_examples.png`."""
+    from transformers import Trainer
 
     output_dir = Path(output_dir)
-    faceinsight_model = processor = None
-    if (
-        model_name_or_path
-        and (Path(model_name_or_path) / "config.json").exists()
-        and json.loads((Path(model_name_or_path) / "config.json").read_text()).get("model_type") == "faceinsight"
-    ):
-        from transformers import AutoProcessor
-
-        from faceinsight import FaceInsightForConditionalGeneration
-
-        faceinsight_model = FaceInsightForConditionalGeneration.from_pretrained(model_name_or_path)
-        processor = AutoProcessor.from_pretrained(model_name_or_path)
-        parser = faceinsight_model.model.parser
-        size = image_size or processor.image_processor.size
-        mean, std = faceinsight_model.config.parser_image_mean, faceinsight_model.config.parser_image_std
-    else:
-        if model_name_or_path:
-            parser = AutoModelForSemanticSegmentation.from_pretrained(
-                model_name_or_path, ignore_mismatched_sizes=True, **parser_config_kwargs()
-            )
-        else:
-            presets = {"tiny": TINY_PARSER, "b0": load_preset("segformer_b0")["parser"]}
-            kwargs = {k: v for k, v in parser_config_kwargs(presets[parser_preset]).items() if k != "model_type"}
-            torch.manual_seed(seed)
-            parser = AutoModelForSemanticSegmentation.from_config(AutoConfig.for_model("segformer", **kwargs))
-        size, mean, std = image_size or 128, list(IMAGENET_MEAN), list(IMAGENET_STD)
-    parser.requires_grad_(True)
-
-    order = list(range(len(pairs)))
-    random.Random(seed).shuffle(order)
-    held_out = max(1, round(eval_fraction * len(pairs)))
-    if len(pairs) - held_out < 1:
-        raise ValueError(f"{len(pairs)} pairs are too few for a held-out split of {eval_fraction}")
-    eval_pairs = [pairs[i] for i in order[:held_out]]
-    train_pairs = [pairs[i] for i in order[held_out:]]
-    train_set = ParsingDataset(train_pairs, size, mean, std, augment=True, seed=seed)
-    eval_set = ParsingDataset(eval_pairs, size, mean, std, augment=False)
+    source = _parser_to_train(model_name_or_path, parser_preset, image_size, seed)
+    source.parser.requires_grad_(True)
+    train_pairs, eval_pairs = _split(pairs, eval_fraction, seed)
+    train_set = ParsingDataset(train_pairs, source.size, source.mean, source.std, augment=True, seed=seed)
+    eval_set = ParsingDataset(eval_pairs, source.size, source.mean, source.std, augment=False)
 
     def compute_metrics(evaluation):
         return {"mean_iou": iou_report(confusion_matrix(evaluation.predictions, evaluation.label_ids))["mean_iou"]}
 
-    arguments = TrainingArguments(
-        output_dir=str(output_dir / "checkpoints"),
-        max_steps=max_steps,
-        per_device_train_batch_size=per_device_train_batch_size,
-        per_device_eval_batch_size=per_device_train_batch_size,
-        learning_rate=learning_rate,
-        lr_scheduler_type="cosine",
-        warmup_steps=max(1, max_steps // 20),
-        logging_steps=max(1, max_steps // 10),
-        save_steps=save_steps,
-        save_total_limit=2,
-        eval_strategy="no",
-        seed=seed,
-        use_cpu=not torch.cuda.is_available(),
-        report_to=[],
-        remove_unused_columns=False,
-        dataloader_num_workers=0,
-    )
+    arguments = _training_arguments(output_dir, max_steps, per_device_train_batch_size, learning_rate, save_steps, seed)
     trainer = Trainer(
-        model=parser,
+        model=source.parser,
         args=arguments,
         train_dataset=train_set,
         eval_dataset=eval_set,
@@ -227,31 +284,15 @@ def train_parser(
     prediction = trainer.predict(eval_set)
     predicted, truth = prediction.predictions, prediction.label_ids
     report = iou_report(confusion_matrix(predicted, truth))
-
-    train_counts = np.zeros(NUM_PARSING_LABELS, dtype=np.int64)
-    for item in train_set.pairs:
-        train_counts += np.bincount(item.load()[1].ravel(), minlength=NUM_PARSING_LABELS)
-    majority = int(train_counts.argmax())
-    baseline = iou_report(confusion_matrix(np.full_like(truth, majority), truth))
+    report.update(_majority_baseline(train_set, truth))
     report.update(
-        baseline_mean_iou=baseline["mean_iou"],
-        baseline_class=CELEBAMASK_HQ_LABELS[majority],
         train_pairs=len(train_pairs),
         held_out_pairs=len(eval_pairs),
-        image_size=size,
+        image_size=source.size,
         max_steps=max_steps,
         skipped=skipped or {},
     )
-
-    if faceinsight_model is not None:
-        from faceinsight.hub.export import save_model_folder
-
-        save_model_folder(faceinsight_model, processor, output_dir)
-    else:
-        from faceinsight.processing.image_processing_faceinsight import FaceInsightImageProcessor
-
-        parser.save_pretrained(output_dir)
-        FaceInsightImageProcessor(size=size, image_mean=mean, image_std=std).save_pretrained(output_dir)
+    source.save(output_dir)
     (output_dir / "parser_report.json").write_text(json.dumps(report, indent=2) + "\n")
     _example_picture(eval_set, predicted, truth).save(output_dir / "parser_examples.png")
     return report

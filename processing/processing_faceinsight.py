@@ -101,8 +101,9 @@ class FaceInsightProcessor(ProcessorMixin):
             names.extend(f"{facet}:{value}" for value in values)
         return names
 
-    def post_process_face_labels(self, probabilities: torch.Tensor, decisions: torch.Tensor, trained=None,
-                                face_shares=None) -> list[dict]:  # fmt: skip
+    def post_process_face_labels(
+        self, probabilities: torch.Tensor, decisions: torch.Tensor, trained=None, face_shares=None
+    ) -> list[dict]:
         """Per image: `{"attributes": {name: {"present", "probability"[, "trained"]}}, "facets": {facet: {"value",
         "confidence", "probabilities"[, "trained"]}}[, "face": {"found", "share"}][, "warnings": [...]]}`.
 
@@ -119,20 +120,26 @@ class FaceInsightProcessor(ProcessorMixin):
         trained = None if trained is None else [bool(flag) for flag in trained]
         results = []
         for row, (row_probabilities, row_decisions) in enumerate(zip(probabilities.float().cpu(), decisions.cpu())):
-            result = {"attributes": self._attributes(row_probabilities, row_decisions, trained),
-                      "facets": self._facets(row_probabilities, row_decisions, trained)}  # fmt: skip
+            result = {
+                "attributes": self._attributes(row_probabilities, row_decisions, trained),
+                "facets": self._facets(row_probabilities, row_decisions, trained),
+            }
             warnings = []
             if trained is not None:
                 untrained = [name for name, flag in zip(names, trained) if not flag]
                 if untrained:
-                    warnings.append(f"{len(untrained)} of {len(names)} label nodes were never trained (no training "
-                                    "data labelled them): their predictions are noise")  # fmt: skip
+                    warnings.append(
+                        f"{len(untrained)} of {len(names)} label nodes were never trained (no training "
+                        "data labelled them): their predictions are noise"
+                    )
             if face_shares is not None:
                 share = float(face_shares[row])
                 result["face"] = {"found": share >= MIN_FACE_SHARE, "share": round(share, 4)}
                 if share < MIN_FACE_SHARE:
-                    warnings.append(f"the parser finds no face (face parts cover {share:.1%} of the image): these "
-                                    "predictions describe no face")  # fmt: skip
+                    warnings.append(
+                        f"the parser finds no face (face parts cover {share:.1%} of the image): these "
+                        "predictions describe no face"
+                    )
             if warnings:
                 result["warnings"] = warnings
             results.append(result)
@@ -142,8 +149,12 @@ class FaceInsightProcessor(ProcessorMixin):
         """The earlier name of `post_process_face_labels`."""
         import warnings
 
-        warnings.warn("`post_process_attributes` is deprecated and will be removed in faceinsight 0.3; use "
-                      "`post_process_face_labels`", FutureWarning, stacklevel=2)  # fmt: skip
+        warnings.warn(
+            "`post_process_attributes` is deprecated and will be removed in faceinsight 0.3; use "
+            "`post_process_face_labels`",
+            FutureWarning,
+            stacklevel=2,
+        )
         return self.post_process_face_labels(*args, **kwargs)
 
     def _attributes(self, probabilities, decisions, trained) -> dict:
@@ -170,7 +181,6 @@ class FaceInsightProcessor(ProcessorMixin):
                 facets[facet]["trained"] = any(trained[start : start + len(values)])
             start += len(values)
         return facets
-
 
 
 __all__ = ["FaceInsightProcessor"]

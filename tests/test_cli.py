@@ -20,8 +20,10 @@ def built_folder(tmp_path_factory):
 def test_build_tiny_then_ask(built_folder, face_image, tmp_path, capsys):
     image = tmp_path / "face.jpg"
     face_image.save(image)
-    assert main(["ask", str(built_folder), str(image), "Is this person smiling?", "--attributes",
-                 "--max-new-tokens", "4"]) == 0  # fmt: skip
+    assert (
+        main(["ask", str(built_folder), str(image), "Is this person smiling?", "--attributes", "--max-new-tokens", "4"])
+        == 0
+    )
     structured = json.loads(capsys.readouterr().out)  # the whole output is one JSON document, the answer inside
     assert structured["question"] == "Is this person smiling?" and isinstance(structured["answer"], str)
     assert set(structured["facets"]) == {"age", "gender", "race", "expression"}
@@ -35,8 +37,21 @@ def test_ask_with_a_given_parsing_map(built_folder, face_image, tmp_path, capsys
     image, label_map = tmp_path / "face.png", tmp_path / "map.png"
     face_image.save(image)
     Image.new("L", face_image.size, 1).save(label_map)
-    assert main(["ask", str(built_folder), str(image), "--parsing-map", str(label_map), "--attributes",
-                 "--max-new-tokens", "2"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "ask",
+                str(built_folder),
+                str(image),
+                "--parsing-map",
+                str(label_map),
+                "--attributes",
+                "--max-new-tokens",
+                "2",
+            ]
+        )
+        == 0
+    )
     Image.new("L", (10, 30), 1).save(label_map)
     assert main(["ask", str(built_folder), str(image), "--parsing-map", str(label_map)]) == 2
     assert "aspect ratios differ" in capsys.readouterr().err
@@ -87,8 +102,21 @@ def test_build_from_pretrained_component_folders(tmp_path, vision_kind):
     parser.save_pretrained(tmp_path / "parser")
 
     out = tmp_path / "assembled"
-    assert main(["build", str(out), "--vision", str(tmp_path / "vision"), "--text", str(tmp_path / "text"),
-                 "--parser", str(tmp_path / "parser")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "build",
+                str(out),
+                "--vision",
+                str(tmp_path / "vision"),
+                "--text",
+                str(tmp_path / "text"),
+                "--parser",
+                str(tmp_path / "parser"),
+            ]
+        )
+        == 0
+    )
     model = FaceInsightForConditionalGeneration.from_pretrained(out)
     assert torch.equal(_patch_embedding(model.model.vision_tower), _patch_embedding(vision))
     assert torch.equal(_patch_embedding(model.model.parsing_encoder), _patch_embedding(vision))

@@ -7,8 +7,14 @@ from faceinsight.modeling.schema_faceinsight import CELEBA_ATTRIBUTES, DEFAULT_C
 # a config validates itself in `validate_*` hooks, which @strict runs and wraps (the cause's message inside)
 INVALID = (ValueError, StrictDataclassClassValidationError)
 
-TEXT = {"model_type": "llama", "vocab_size": 500, "hidden_size": 32, "num_hidden_layers": 1,
-        "num_attention_heads": 4, "intermediate_size": 64}  # fmt: skip
+TEXT = {
+    "model_type": "llama",
+    "vocab_size": 500,
+    "hidden_size": 32,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 4,
+    "intermediate_size": 64,
+}
 
 
 def test_default_schema_covers_the_three_tasks():
@@ -36,8 +42,11 @@ def test_round_trip_keeps_label_order_and_knowledge(tmp_path):
     )
     config.save_pretrained(tmp_path)
     loaded = FaceInsightConfig.from_pretrained(tmp_path)
-    assert loaded.label_names == config.label_names == ["Smiling", "Bald", "zeta:b", "zeta:a", "alpha:y", "alpha:x",
-                                                         "alpha:w"]  # fmt: skip
+    assert (
+        loaded.label_names
+        == config.label_names
+        == ["Smiling", "Bald", "zeta:b", "zeta:a", "alpha:y", "alpha:x", "alpha:w"]
+    )
     assert loaded.correlation_matrix == matrix
     assert loaded.logic_rules == config.logic_rules
 

@@ -17,10 +17,17 @@ def demo(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_demo_reports_every_variant_with_intervals(demo, capsys):
     report = json.loads((demo / "demo_report.json").read_text())
-    assert set(report["scores"]) == {"full", "no parsing map", "no CCM", "no LCM", "full, exact maps",
-                                     "majority baseline"}  # fmt: skip
+    assert set(report["scores"]) == {
+        "full",
+        "no parsing map",
+        "no CCM",
+        "no LCM",
+        "full, exact maps",
+        "majority baseline",
+    }
     for name, score in report["scores"].items():
         assert score["faces"] == 30, name
         for task in ("attributes", "age", "gender", "race", "expression"):
@@ -32,6 +39,7 @@ def test_demo_reports_every_variant_with_intervals(demo, capsys):
     assert report["generated_answers"]["questions"] == report["settings"]["answer_faces"] * 26
 
 
+@pytest.mark.slow
 def test_demo_reloads_in_a_fresh_process_and_writes_pictures(demo):
     report = json.loads((demo / "demo_report.json").read_text())
     fresh = report["fresh_process"]
@@ -43,6 +51,7 @@ def test_demo_reloads_in_a_fresh_process_and_writes_pictures(demo):
     assert sheet.size == (3 * 128 + 220, 18 + 6 * 128)  # three columns of faces and the colour legend
 
 
+@pytest.mark.slow
 def test_demo_folder_passes_the_dry_run_with_a_filled_card(demo, capsys):
     card = ModelCard.load(demo / "model" / "README.md")
     assert card.data.pipeline_tag == "image-text-to-text" and card.data.library_name == "transformers"

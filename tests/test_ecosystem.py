@@ -30,9 +30,28 @@ def sft_dataset(tiny, tmp_path_factory):
 
 
 def _sft(tiny_folder, dataset, output_dir, *flags):
-    command = [*TRL_SFT, "--model_name_or_path", str(tiny_folder), "--trust_remote_code", "--dataset_name",
-               str(dataset), "--output_dir", str(output_dir), "--max_steps", "3", "--per_device_train_batch_size",
-               "4", "--learning_rate", "1e-2", "--use_cpu", "--bf16", "false", "--report_to", "none", *flags]
+    command = [
+        *TRL_SFT,
+        "--model_name_or_path",
+        str(tiny_folder),
+        "--trust_remote_code",
+        "--dataset_name",
+        str(dataset),
+        "--output_dir",
+        str(output_dir),
+        "--max_steps",
+        "3",
+        "--per_device_train_batch_size",
+        "4",
+        "--learning_rate",
+        "1e-2",
+        "--use_cpu",
+        "--bf16",
+        "false",
+        "--report_to",
+        "none",
+        *flags,
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
 
@@ -54,6 +73,7 @@ def _assert_loads_without_faceinsight(folder, expected_class="FaceInsightForCond
     assert report["pipeline_answer_type"] == "str" and report["faceinsight_imported"] == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("save_path", ["save_pretrained", "Trainer.save_model"])
 def test_every_save_path_writes_a_folder_that_loads_without_faceinsight(tiny, tmp_path, save_path, capsys):
     from transformers import Trainer, TrainingArguments
@@ -71,6 +91,7 @@ def test_every_save_path_writes_a_folder_that_loads_without_faceinsight(tiny, tm
     assert "README.md: no card;" in capsys.readouterr().out  # the dry run says the card will be written
 
 
+@pytest.mark.slow
 def test_trl_sft_full_fine_tune_trains_the_whole_model_and_reloads(tiny_folder, sft_dataset, tmp_path, capsys):
     """`trl sft` loads the folder with trust_remote_code and trains every part TRL's LM loss reaches, as for LLaVA.
     TRL computes that loss itself (a fused LM head), so the attribute head's BCE and logic terms do not count:
@@ -92,6 +113,7 @@ def test_trl_sft_full_fine_tune_trains_the_whole_model_and_reloads(tiny_folder, 
     assert "the trainer draft card is replaced by FaceInsight's card" in printed
 
 
+@pytest.mark.slow
 def test_trl_sft_lora_writes_an_adapter_that_loads_on_its_base(tiny_folder, sft_dataset, tmp_path):
     out = tmp_path / "lora"
     _sft(tiny_folder, sft_dataset, out, "--use_peft", "--lora_target_modules", r".*language_model.*\.(q_proj|v_proj)")
@@ -108,11 +130,20 @@ def test_a_peft_adapter_reloads_on_a_fresh_base_to_identical_logits(tiny_folder,
     from transformers import AutoModelForImageTextToText
     from trl import SFTConfig, SFTTrainer
 
-    arguments = SFTConfig(output_dir=str(tmp_path / "run"), max_steps=3, per_device_train_batch_size=4,
-                          learning_rate=1e-2, use_cpu=True, bf16=False, report_to="none", save_strategy="no",
-                          trust_remote_code=True)
-    lora = LoraConfig(r=8, lora_dropout=0.1, task_type="CAUSAL_LM",
-                      target_modules=r".*language_model.*\.(q_proj|v_proj)")
+    arguments = SFTConfig(
+        output_dir=str(tmp_path / "run"),
+        max_steps=3,
+        per_device_train_batch_size=4,
+        learning_rate=1e-2,
+        use_cpu=True,
+        bf16=False,
+        report_to="none",
+        save_strategy="no",
+        trust_remote_code=True,
+    )
+    lora = LoraConfig(
+        r=8, lora_dropout=0.1, task_type="CAUSAL_LM", target_modules=r".*language_model.*\.(q_proj|v_proj)"
+    )
     train = datasets.load_dataset(str(sft_dataset))["train"]
     trainer = SFTTrainer(model=str(tiny_folder), args=arguments, train_dataset=train, peft_config=lora)
     trainer.train()

@@ -16,33 +16,66 @@ from faceinsight.evaluation.structured import UNANSWERED, score_predictions, vio
 from faceinsight.modeling.configuration_faceinsight import DEFAULT_CATEGORICAL_FACETS, FaceInsightConfig
 
 YES_NO = [
-    ("Yes.", 1), ("yes, she is wearing eyeglasses", 1), ("Yeah", 1), ("Correct, the person has bangs.", 1),
-    ("No.", 0), ("No, the person does not wear a hat.", 0), ("The person is not smiling.", 0),
-    ("Absolutely not", 0), ("He doesn't have a beard", 0), ("NO!", 0),
-    ("I cannot tell from this image.", None), ("", None), ("Eyeglasses", None), ("Maybe, yes.", None),
+    ("Yes.", 1),
+    ("yes, she is wearing eyeglasses", 1),
+    ("Yeah", 1),
+    ("Correct, the person has bangs.", 1),
+    ("No.", 0),
+    ("No, the person does not wear a hat.", 0),
+    ("The person is not smiling.", 0),
+    ("Absolutely not", 0),
+    ("He doesn't have a beard", 0),
+    ("NO!", 0),
+    ("I cannot tell from this image.", None),
+    ("", None),
+    ("Eyeglasses", None),
+    ("Maybe, yes.", None),
     ("Perhaps not", None),
-]  # fmt: skip
+]
 CHOICES = [
-    ("expression", "Happiness.", "Happiness"), ("expression", "The person looks happy!", "Happiness"),
-    ("expression", "She seems unhappy.", "Sadness"), ("expression", "not happy, rather angry", "Anger"),
-    ("expression", "SURPRISED", "Surprise"), ("expression", "A neutral expression.", "Neutral"),
-    ("expression", "fearful", "Fear"), ("expression", "Disgust", "Disgust"),
-    ("expression", "happy or sad", None), ("expression", "I don't know", None),
-    ("gender", "Male.", "Male"), ("gender", "This is a woman.", "Female"), ("gender", "female", "Female"),
-    ("gender", "A man with short hair", "Male"), ("gender", "Fale.", None),
-    ("race", "Southeast Asian", "Southeast Asian"), ("race", "east asian", "East Asian"),
-    ("race", "Latino/Hispanic", "Latino_Hispanic"), ("race", "The person appears to be Caucasian.", "White"),
-    ("race", "Middle Eastern.", "Middle Eastern"), ("race", "Asian", None),
-    ("age", "20-29", "20-29"), ("age", "20 to 29 years", "20-29"), ("age", "About 25 years old.", "20-29"),
-    ("age", "70+", "70+"), ("age", "over 70", "70+"), ("age", "Probably in their twenties.", "20-29"),
-    ("age", "3-9.", "3-9"), ("age", "The person is 45.", "40-49"), ("age", "a baby", "0-2"),
-    ("age", "20-M9.", None), ("age", "between 20 and 40", None),
+    ("expression", "Happiness.", "Happiness"),
+    ("expression", "The person looks happy!", "Happiness"),
+    ("expression", "She seems unhappy.", "Sadness"),
+    ("expression", "not happy, rather angry", "Anger"),
+    ("expression", "SURPRISED", "Surprise"),
+    ("expression", "A neutral expression.", "Neutral"),
+    ("expression", "fearful", "Fear"),
+    ("expression", "Disgust", "Disgust"),
+    ("expression", "happy or sad", None),
+    ("expression", "I don't know", None),
+    ("gender", "Male.", "Male"),
+    ("gender", "This is a woman.", "Female"),
+    ("gender", "female", "Female"),
+    ("gender", "A man with short hair", "Male"),
+    ("gender", "Fale.", None),
+    ("race", "Southeast Asian", "Southeast Asian"),
+    ("race", "east asian", "East Asian"),
+    ("race", "Latino/Hispanic", "Latino_Hispanic"),
+    ("race", "The person appears to be Caucasian.", "White"),
+    ("race", "Middle Eastern.", "Middle Eastern"),
+    ("race", "Asian", None),
+    ("age", "20-29", "20-29"),
+    ("age", "20 to 29 years", "20-29"),
+    ("age", "About 25 years old.", "20-29"),
+    ("age", "70+", "70+"),
+    ("age", "over 70", "70+"),
+    ("age", "Probably in their twenties.", "20-29"),
+    ("age", "3-9.", "3-9"),
+    ("age", "The person is 45.", "40-49"),
+    ("age", "a baby", "0-2"),
+    ("age", "20-M9.", None),
+    ("age", "between 20 and 40", None),
     # strict: a range spanning bins, a hedge or a list is unreadable, never guessed
-    ("age", "20-49.", None), ("age", "25-28", "20-29"), ("age", "Maybe 30-39", None), ("age", "20-29 or 30-39", None),
-    ("age", "between 20 and 29", "20-29"), ("expression", "Possibly happy.", None),
-    ("expression", "Not sure, perhaps neutral", None), ("gender", "male, female", None),
+    ("age", "20-49.", None),
+    ("age", "25-28", "20-29"),
+    ("age", "Maybe 30-39", None),
+    ("age", "20-29 or 30-39", None),
+    ("age", "between 20 and 29", "20-29"),
+    ("expression", "Possibly happy.", None),
+    ("expression", "Not sure, perhaps neutral", None),
+    ("gender", "male, female", None),
     ("race", "White or Black", None),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("answer, expected", YES_NO)
@@ -58,7 +91,9 @@ def test_choice_answers(facet, answer, expected):
 def test_intervals():
     low, high = wilson_interval(8, 10)
     assert low == pytest.approx(0.4902, abs=1e-4) and high == pytest.approx(0.9433, abs=1e-4)  # published values
-    assert wilson_interval(0, 50)[0] == pytest.approx(0.0, abs=1e-12) and wilson_interval(50, 50)[1] == pytest.approx(1.0)
+    assert wilson_interval(0, 50)[0] == pytest.approx(0.0, abs=1e-12) and wilson_interval(50, 50)[1] == pytest.approx(
+        1.0
+    )
     rng = np.random.default_rng(0)
     correct = rng.random((400, 5)) < np.array([0.5, 0.6, 0.7, 0.8, 0.9])
     mean, (low, high) = bootstrap_mean_accuracy(correct, np.ones_like(correct))
@@ -114,10 +149,27 @@ def _check_report(folder, faces, sources):
     return report
 
 
+@pytest.mark.slow
 def test_eval_runs_the_same_command_on_faceinsight_and_plain_llava(tiny_folder, tmp_path, capsys):
     out = tmp_path / "fi"
-    assert main(["eval", "--model", str(tiny_folder), "--num_faces", "6", "--output_dir", str(out),
-                 "--batch_size", "4", "--max_new_tokens", "4"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                str(tiny_folder),
+                "--num_faces",
+                "6",
+                "--output_dir",
+                str(out),
+                "--batch_size",
+                "4",
+                "--max_new_tokens",
+                "4",
+            ]
+        )
+        == 0
+    )
     report = _check_report(out, 6, {"generated", "structured", "structured_without_logic", "majority_baseline"})
     assert report["model_class"] == "FaceInsightForConditionalGeneration"
     assert "confusion_expression_structured.png" in report["pictures"]
@@ -126,8 +178,24 @@ def test_eval_runs_the_same_command_on_faceinsight_and_plain_llava(tiny_folder, 
     llava = tmp_path / "llava_model"
     assert main(["build", "--preset", "tiny-llava", str(llava)]) == 0
     out = tmp_path / "llava"
-    assert main(["eval", "--model", str(llava), "--num_faces", "6", "--output_dir", str(out), "--batch_size", "4",
-                 "--max_new_tokens", "4"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                str(llava),
+                "--num_faces",
+                "6",
+                "--output_dir",
+                str(out),
+                "--batch_size",
+                "4",
+                "--max_new_tokens",
+                "4",
+            ]
+        )
+        == 0
+    )
     report = _check_report(out, 6, {"generated", "majority_baseline"})
     assert report["model_class"] == "LlavaForConditionalGeneration"
     assert main(["eval", "--model", str(llava), "--num_faces", "2", "--structured", "yes"]) == 2
@@ -145,14 +213,44 @@ def test_eval_reads_a_dataset_in_its_original_layout(tiny_folder, tmp_path, caps
         colour = tuple(hashlib.md5(stem.encode()).digest()[:3])  # distinct pictures: the reader refuses duplicates
         Image.new("RGB", (40, 40), colour).save(root / "Image" / "aligned" / f"{stem}_aligned.jpg")
     out = tmp_path / "eval"
-    assert main(["eval", "--model", str(tiny_folder), "--dataset", "rafdb", "--dataset_dir", str(root),
-                 "--output_dir", str(out), "--max_new_tokens", "4"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                str(tiny_folder),
+                "--dataset",
+                "rafdb",
+                "--dataset_dir",
+                str(root),
+                "--output_dir",
+                str(out),
+                "--max_new_tokens",
+                "4",
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "eval_report.json").read_text())
     assert report["faces"] == 5 and report["questions"] == 5  # RAF-DB labels only the expression
     assert set(report["scores"]["generated"]["tasks"]) == {"expression"}
     assert report["scores"]["majority_baseline"]["tasks"]["expression"]["n"] == 5
-    assert main(["eval", "--model", str(tiny_folder), "--dataset", "rafdb", "--dataset_dir", str(root),
-                 "--split", "validation"]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                str(tiny_folder),
+                "--dataset",
+                "rafdb",
+                "--dataset_dir",
+                str(root),
+                "--split",
+                "validation",
+            ]
+        )
+        == 2
+    )
     assert "--split validation: rafdb has no such rows (its splits: test, train)" in capsys.readouterr().err
 
 

@@ -61,8 +61,13 @@ def test_celeba_errors_name_file_and_line(tmp_path):
 
 
 def test_lfwa_uses_celeba_format_and_hash_split(tmp_path):
-    _write_celeba(tmp_path, [(f"p{i}/img_{i}.jpg", {"Young"}) for i in range(5)], attr_name="list_attr_lfwa.txt",
-                  image_dir="lfw", partition=False)  # fmt: skip
+    _write_celeba(
+        tmp_path,
+        [(f"p{i}/img_{i}.jpg", {"Young"}) for i in range(5)],
+        attr_name="list_attr_lfwa.txt",
+        image_dir="lfw",
+        partition=False,
+    )
     dataset, report = fd.read_lfwa(tmp_path)
     assert report["rows"] == 5 and all(_labels(dataset, i)["Young"] == 1 for i in range(5))
     again, _ = fd.read_lfwa(tmp_path)
@@ -148,8 +153,9 @@ def test_celebamask_hq_with_attributes(tmp_path):
 
 def test_hugging_face_dataset_with_the_same_fields():
     images = [Image.new("RGB", (8, 8), (i * 40, 0, 0)) for i in range(3)]
-    source = datasets.Dataset.from_dict({"image": images, "expression": ["Happiness", "Fear", "Neutral"],
-                                         "Smiling": [1, 0, 0]})  # fmt: skip
+    source = datasets.Dataset.from_dict(
+        {"image": images, "expression": ["Happiness", "Fear", "Neutral"], "Smiling": [1, 0, 0]}
+    )
     dataset, report = fd.from_hf_dataset(source)
     assert report["rows"] == 3 and _labels(dataset, 1) == {"expression": "Fear", "Smiling": 0}
     with pytest.raises(ValueError, match="row 0: unknown expression 'Joy'"):

@@ -11,8 +11,14 @@ from faceinsight.modeling.knowledge_faceinsight import (
     normalize_adjacency,
 )
 
-TEXT = {"model_type": "llama", "vocab_size": 100, "hidden_size": 16, "num_hidden_layers": 1,
-        "num_attention_heads": 2, "intermediate_size": 32}  # fmt: skip
+TEXT = {
+    "model_type": "llama",
+    "vocab_size": 100,
+    "hidden_size": 16,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "intermediate_size": 32,
+}
 BINARY = ["Bald", "Bangs", "Black_Hair", "Blond_Hair", "Smiling", "Goatee", "Male"]
 FACETS = {"gender": ["Male", "Female"], "expression": ["Happiness", "Sadness", "Neutral"]}
 
@@ -55,8 +61,9 @@ def test_adjacency_normalisation_is_symmetric_scaling():
 
 
 def _config(rules):
-    return FaceInsightConfig(text_config=TEXT, binary_attributes=BINARY, categorical_facets=FACETS,
-                             logic_rules=rules, gcn_hidden_sizes=[8])  # fmt: skip
+    return FaceInsightConfig(
+        text_config=TEXT, binary_attributes=BINARY, categorical_facets=FACETS, logic_rules=rules, gcn_hidden_sizes=[8]
+    )
 
 
 def test_gcn_propagates_along_correlation_edges():
@@ -76,8 +83,9 @@ def test_gcn_propagates_along_correlation_edges():
 
 
 def test_logic_loss_is_zero_when_consistent_and_grows_with_violations():
-    config = _config([{"type": "exclusion", "a": "Bald", "b": "Bangs"},
-                      {"type": "implication", "a": "Goatee", "b": "Male"}])  # fmt: skip
+    config = _config(
+        [{"type": "exclusion", "a": "Bald", "b": "Bangs"}, {"type": "implication", "a": "Goatee", "b": "Male"}]
+    )
     lcm = FaceInsightLogicalConstraintModule(config)
     names = config.label_names
     consistent = torch.zeros(1, len(names))

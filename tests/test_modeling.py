@@ -38,8 +38,11 @@ def test_forward_returns_total_loss_and_its_parts(tiny, make_inputs):
 
 
 def _parts_with_gradients(model):
-    return {name.split(".")[1] for name, p in model.named_parameters()
-            if name.startswith("model.") and p.grad is not None and p.grad.abs().sum() > 0}
+    return {
+        name.split(".")[1]
+        for name, p in model.named_parameters()
+        if name.startswith("model.") and p.grad is not None and p.grad.abs().sum() > 0
+    }
 
 
 def test_a_model_trains_every_part_unless_frozen(make_inputs, tiny):
@@ -50,8 +53,14 @@ def test_a_model_trains_every_part_unless_frozen(make_inputs, tiny):
     model.train()
     inputs = make_inputs()
     model(**inputs, labels=_lm_labels(inputs, processor), face_labels=_face_labels(model, 1)).loss.backward()
-    assert _parts_with_gradients(model) == {"vision_tower", "multi_modal_projector", "parsing_encoder",
-                                            "parsing_projector", "correlation_module", "language_model"}
+    assert _parts_with_gradients(model) == {
+        "vision_tower",
+        "multi_modal_projector",
+        "parsing_encoder",
+        "parsing_projector",
+        "correlation_module",
+        "language_model",
+    }
     assert all(p.requires_grad for p in model.parameters())
 
 
@@ -150,8 +159,9 @@ def test_images_reach_the_model_through_inputs_embeds(tiny, make_inputs):
     with torch.no_grad():
         from_ids = model(**inputs).logits
         embeds = model.get_input_embeddings()(inputs["input_ids"])
-        from_embeds = model(inputs_embeds=embeds, attention_mask=inputs["attention_mask"],
-                            pixel_values=inputs["pixel_values"]).logits
+        from_embeds = model(
+            inputs_embeds=embeds, attention_mask=inputs["attention_mask"], pixel_values=inputs["pixel_values"]
+        ).logits
         text_only = model(inputs_embeds=embeds, attention_mask=inputs["attention_mask"]).logits
     assert torch.allclose(from_ids, from_embeds, atol=1e-6)
     assert not torch.allclose(from_embeds, text_only, atol=1e-3)
@@ -186,8 +196,7 @@ def test_parsing_map_changes_the_prediction(tiny, make_inputs):
 
 
 def _generate(model, inputs, use_cache):
-    return model.generate(**inputs, max_new_tokens=8, do_sample=False, use_cache=use_cache,
-                          min_new_tokens=8)  # fmt: skip
+    return model.generate(**inputs, max_new_tokens=8, do_sample=False, use_cache=use_cache, min_new_tokens=8)
 
 
 def test_kv_cache_gives_the_same_tokens_for_mixed_prompt_lengths(make_inputs):
@@ -199,8 +208,10 @@ def test_kv_cache_gives_the_same_tokens_for_mixed_prompt_lengths(make_inputs):
     assert cached.shape[1] == inputs["input_ids"].shape[1] + 8
     assert torch.equal(cached, uncached)
     # each row is what it would be alone: padding does not leak into the answer
-    single = {k: v[1:2, -int(inputs["attention_mask"][1].sum()) :] if k in ("input_ids", "attention_mask") else v[1:2]
-              for k, v in inputs.items()}  # fmt: skip
+    single = {
+        k: v[1:2, -int(inputs["attention_mask"][1].sum()) :] if k in ("input_ids", "attention_mask") else v[1:2]
+        for k, v in inputs.items()
+    }
     with torch.no_grad():
         alone = _generate(model, single, True)
     assert torch.equal(alone[0, -8:], cached[1, -8:])
@@ -302,8 +313,11 @@ def test_region_readout_starts_as_the_plain_ccm_and_learns_from_present_regions(
     maps = torch.ones(1, 64, 64, dtype=torch.long)
     maps[0, :20] = 13
     with torch.no_grad():
-        assert torch.allclose(model.predict_face_labels(inputs["pixel_values"], maps).logits,
-                              plain.predict_face_labels(inputs["pixel_values"], maps).logits, atol=1e-6)  # fmt: skip
+        assert torch.allclose(
+            model.predict_face_labels(inputs["pixel_values"], maps).logits,
+            plain.predict_face_labels(inputs["pixel_values"], maps).logits,
+            atol=1e-6,
+        )
     labels = torch.full((1, model.config.num_label_nodes), -100.0)
     labels[0, model.config.label_names.index("Blond_Hair")] = 1
     model.train()

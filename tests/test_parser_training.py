@@ -26,11 +26,28 @@ def lfw_pseudo_labels(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_faceinsight_parser_trains_and_then_parses_without_maps(lfw_pseudo_labels, tiny_folder, tmp_path, capsys):
     out = tmp_path / "trained"
-    code = main(["train-parser", "--images", str(lfw_pseudo_labels / "images"), "--maps", str(lfw_pseudo_labels / "maps"),
-                 "--model_name_or_path", str(tiny_folder), "--output_dir", str(out), "--max_steps", "600",
-                 "--learning_rate", "2e-3", "--save_steps", "300"])  # fmt: skip
+    code = main(
+        [
+            "train-parser",
+            "--images",
+            str(lfw_pseudo_labels / "images"),
+            "--maps",
+            str(lfw_pseudo_labels / "maps"),
+            "--model_name_or_path",
+            str(tiny_folder),
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            "600",
+            "--learning_rate",
+            "2e-3",
+            "--save_steps",
+            "300",
+        ]
+    )
     assert code == 0
     report = json.loads((out / "parser_report.json").read_text())
     assert report["skipped"]["no_face"] == 3 and report["train_pairs"] + report["held_out_pairs"] == 97
@@ -56,15 +73,39 @@ def test_faceinsight_parser_trains_and_then_parses_without_maps(lfw_pseudo_label
 
 def test_standalone_parser_checkpoints_and_resumes(lfw_pseudo_labels, tmp_path):
     out = tmp_path / "parser"
-    args = ["train-parser", "--images", str(lfw_pseudo_labels / "images"), "--maps", str(lfw_pseudo_labels / "maps"),
-            "--output_dir", str(out), "--image_size", "32", "--save_steps", "4"]  # fmt: skip
+    args = [
+        "train-parser",
+        "--images",
+        str(lfw_pseudo_labels / "images"),
+        "--maps",
+        str(lfw_pseudo_labels / "maps"),
+        "--output_dir",
+        str(out),
+        "--image_size",
+        "32",
+        "--save_steps",
+        "4",
+    ]
     assert main([*args, "--max_steps", "8"]) == 0
     assert (out / "checkpoints" / "checkpoint-8").is_dir()
     assert main([*args, "--max_steps", "12", "--resume_from_checkpoint", "true"]) == 0
     state = json.loads((out / "checkpoints" / "checkpoint-12" / "trainer_state.json").read_text())
     assert state["global_step"] == 12 and state["log_history"][0]["step"] < 8  # history carried over
-    assert main(["parse", str(lfw_pseudo_labels / "images" / "lfw_001.png"), "--output", str(tmp_path / "p"),
-                 "--backend", "model", "--model", str(out)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "parse",
+                str(lfw_pseudo_labels / "images" / "lfw_001.png"),
+                "--output",
+                str(tmp_path / "p"),
+                "--backend",
+                "model",
+                "--model",
+                str(out),
+            ]
+        )
+        == 0
+    )
 
 
 def test_missing_maps_are_named(tmp_path):

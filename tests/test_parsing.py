@@ -36,8 +36,10 @@ def centroid(label_map, name):
 
 
 def assert_anatomy(label_map, box):
-    parts = {name: centroid(label_map, name) for name in
-             ("l_eye", "r_eye", "l_brow", "r_brow", "nose", "u_lip", "l_lip", "mouth", "skin")}  # fmt: skip
+    parts = {
+        name: centroid(label_map, name)
+        for name in ("l_eye", "r_eye", "l_brow", "r_brow", "nose", "u_lip", "l_lip", "mouth", "skin")
+    }
     y = {name: c[1] for name, c in parts.items()}
     x = {name: c[0] for name, c in parts.items()}
     assert y["l_brow"] < y["l_eye"] and y["r_brow"] < y["r_eye"]  # brows above eyes

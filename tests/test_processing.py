@@ -16,8 +16,14 @@ def image_processor(tiny):
 def _gradient_rgb(width=40, height=30):
     x = np.linspace(0, 255, width, dtype=np.float32)[None, :, None]
     y = np.linspace(0, 255, height, dtype=np.float32)[:, None, None]
-    return np.concatenate([np.broadcast_to(x, (height, width, 1)), np.broadcast_to(y, (height, width, 1)),
-                           np.full((height, width, 1), 90.0)], axis=2).astype(np.uint8)  # fmt: skip
+    return np.concatenate(
+        [
+            np.broadcast_to(x, (height, width, 1)),
+            np.broadcast_to(y, (height, width, 1)),
+            np.full((height, width, 1), 90.0),
+        ],
+        axis=2,
+    ).astype(np.uint8)
 
 
 @pytest.mark.parametrize("mode", ["L", "LA", "RGBA", "P", "CMYK", "1", "I;16", "I", "F", "YCbCr"])
@@ -146,11 +152,14 @@ def test_placeholders_expand_to_image_and_parsing_tokens(tiny, face_image):
     assert "Is this person smiling?" in text and "<image>" not in text
 
 
-@pytest.mark.parametrize("images, placeholders, message", [
-    (2, 1, "Found total 1 <image> tokens and 2 images"),
-    (0, 1, "Found 1 <image> tokens in the text but no images were passed"),
-    (1, 2, "Found total 2 <image> tokens and 1 images"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "images, placeholders, message",
+    [
+        (2, 1, "Found total 1 <image> tokens and 2 images"),
+        (0, 1, "Found 1 <image> tokens in the text but no images were passed"),
+        (1, 2, "Found total 2 <image> tokens and 1 images"),
+    ],
+)
 def test_image_and_placeholder_counts_must_match(tiny, face_image, images, placeholders, message):
     """ProcessorMixin's own check, as for LLaVA."""
     _, processor = tiny
@@ -205,8 +214,10 @@ def test_outputs_say_what_the_model_knows(tiny):
     assert face["attributes"]["Smiling"]["trained"] and not face["attributes"]["Bald"]["trained"]
     assert face["facets"]["expression"]["trained"] and not face["facets"]["age"]["trained"]
     assert face["face"] == {"found": True, "share": 0.31}
-    assert face["warnings"] == [f"{len(names) - 3} of {len(names)} label nodes were never trained (no training data "
-                                "labelled them): their predictions are noise"]
+    assert face["warnings"] == [
+        f"{len(names) - 3} of {len(names)} label nodes were never trained (no training data "
+        "labelled them): their predictions are noise"
+    ]
     assert wall["face"]["found"] is False and "the parser finds no face (face parts cover 0.4%" in wall["warnings"][1]
 
 
@@ -214,8 +225,10 @@ def test_the_gender_facet_and_the_male_attribute_never_disagree(tiny):
     """Male <=> gender:Male is a definitional rule the logic module always has, without configured rules."""
     model, _ = tiny
     names = model.config.label_names
-    assert model.config.logic_rules == [] and {"type": "implication", "a": "Male", "b": "gender:Male"} in \
-        model.config.all_logic_rules  # fmt: skip
+    assert (
+        model.config.logic_rules == []
+        and {"type": "implication", "a": "Male", "b": "gender:Male"} in model.config.all_logic_rules
+    )
     probabilities = torch.rand(200, len(names), generator=torch.Generator().manual_seed(0))
     decisions = model.model.logic_module.decide(probabilities)
     assert torch.equal(decisions[:, names.index("Male")], decisions[:, names.index("gender:Male")])

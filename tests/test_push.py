@@ -39,16 +39,24 @@ class FakeHub:
             return httpx2.Response(200, json={})
         if "/preupload/" in path:
             files = json.loads(request.content)["files"]
-            return httpx2.Response(200, json={"files": [{"path": f["path"], "uploadMode": "regular",
-                                                         "shouldIgnore": False} for f in files]})  # fmt: skip
+            return httpx2.Response(
+                200,
+                json={"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]},
+            )
         if "/commit/" in path:
             for line in request.content.decode().splitlines():
                 entry = json.loads(line)
                 if entry["key"] == "file":
                     self.committed[entry["value"]["path"]] = base64.b64decode(entry["value"]["content"])
             self.revision = path.rsplit("/", 1)[1]
-            return httpx2.Response(200, json={"commitUrl": "https://huggingface.co/org/fi/commit/0123abcd",
-                                              "commitOid": "0123abcd" * 5, "success": True})  # fmt: skip
+            return httpx2.Response(
+                200,
+                json={
+                    "commitUrl": "https://huggingface.co/org/fi/commit/0123abcd",
+                    "commitOid": "0123abcd" * 5,
+                    "success": True,
+                },
+            )
         return httpx2.Response(404, json={"error": f"the fake Hub does not know {request.method} {path}"})
 
 
@@ -65,8 +73,9 @@ def test_push_uploads_the_folder_in_one_commit(tiny_folder, tmp_path, fake_hub, 
     shutil.copytree(tiny_folder, folder)
     (folder / "checkpoint-5").mkdir()
     (folder / "checkpoint-5" / "optimizer.safetensors").write_bytes(b"x")  # training leftovers are not uploaded
-    assert main(["push", str(folder), "--repo-id", "org/fi", "--token", "hf_test", "--private",
-                 "--revision", "v1"]) == 0  # fmt: skip
+    assert (
+        main(["push", str(folder), "--repo-id", "org/fi", "--token", "hf_test", "--private", "--revision", "v1"]) == 0
+    )
     out = capsys.readouterr().out
     assert "pushed" in out and "0123abcd" in out
     assert fake_hub.repos == [{"name": "fi", "organization": "org", "visibility": "private", "type": "model"}]
@@ -76,8 +85,13 @@ def test_push_uploads_the_folder_in_one_commit(tiny_folder, tmp_path, fake_hub, 
     assert fake_hub.committed["config.json"] == (folder / "config.json").read_bytes()
     assert fake_hub.committed["model.safetensors"] == (folder / "model.safetensors").read_bytes()
     writes = [(method, path, auth) for method, path, auth in fake_hub.requests if method == "POST"]
-    assert [path for _, path, _ in writes] == ["/api/repos/create", "/api/models/org/fi/branch/v1", "/api/validate-yaml",
-                                               "/api/models/org/fi/preupload/v1", "/api/models/org/fi/commit/v1"]
+    assert [path for _, path, _ in writes] == [
+        "/api/repos/create",
+        "/api/models/org/fi/branch/v1",
+        "/api/validate-yaml",
+        "/api/models/org/fi/preupload/v1",
+        "/api/models/org/fi/commit/v1",
+    ]
     assert all(auth == "Bearer hf_test" for _, _, auth in writes)
 
 
@@ -124,6 +138,7 @@ def test_card_problems_name_unfilled_cards(tmp_path):
     assert card_problems(tmp_path / "absent.md") == ["absent.md is missing (the model card)"]
 
 
+@pytest.mark.slow
 def test_lora_adapter_publishes_alone_and_merges_back(tiny_folder, tmp_path, capsys):
     """stage 2 with --save_adapter: the adapter names its base by repo id; loaded on a local copy of that base it
     answers in a fresh process (PEFT, no faceinsight), passes the dry run, and merging it gives the same weights as
@@ -131,10 +146,34 @@ def test_lora_adapter_publishes_alone_and_merges_back(tiny_folder, tmp_path, cap
     from safetensors.torch import load_file
 
     out = tmp_path / "run"
-    assert main(["train", "--model_name_or_path", str(tiny_folder), "--output_dir", str(out), "--max_steps", "3",
-                 "--num_train_faces", "32", "--num_eval_faces", "0", "--per_device_train_batch_size", "4",
-                 "--learning_rate", "1e-2", "--save_adapter", "true", "--adapter_base", "org/fi-base",
-                 "--save_strategy", "no"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--model_name_or_path",
+                str(tiny_folder),
+                "--output_dir",
+                str(out),
+                "--max_steps",
+                "3",
+                "--num_train_faces",
+                "32",
+                "--num_eval_faces",
+                "0",
+                "--per_device_train_batch_size",
+                "4",
+                "--learning_rate",
+                "1e-2",
+                "--save_adapter",
+                "true",
+                "--adapter_base",
+                "org/fi-base",
+                "--save_strategy",
+                "no",
+            ]
+        )
+        == 0
+    )
     adapter = out / "adapter"
     names = {p.name for p in adapter.iterdir()}
     assert {"adapter_config.json", "adapter_model.safetensors", "README.md", "faceinsight_knowledge.json"} <= names
@@ -160,8 +199,10 @@ def test_lora_adapter_publishes_alone_and_merges_back(tiny_folder, tmp_path, cap
     assert ours.keys() == theirs.keys()
     for key in ours:
         assert (ours[key] - theirs[key]).abs().max() < 1e-5, key
-    assert json.loads((merged / "config.json").read_text())["logic_rules"] == \
-        json.loads((out / "config.json").read_text())["logic_rules"]  # fmt: skip
+    assert (
+        json.loads((merged / "config.json").read_text())["logic_rules"]
+        == json.loads((out / "config.json").read_text())["logic_rules"]
+    )
 
 
 def test_cards_meant_for_the_hub_name_no_local_path_and_get_the_repo_id(tiny_folder, tmp_path, capsys):

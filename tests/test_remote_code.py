@@ -9,8 +9,17 @@ from faceinsight.modeling.configuration_faceinsight import AUTO_MAP
 
 def test_folder_is_hub_ready(tiny_folder):
     files = {p.name for p in tiny_folder.iterdir()}
-    expected = {"config.json", "model.safetensors", "generation_config.json", "processor_config.json",
-                "tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "README.md", *REMOTE_CODE_FILES}
+    expected = {
+        "config.json",
+        "model.safetensors",
+        "generation_config.json",
+        "processor_config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "chat_template.jinja",
+        "README.md",
+        *REMOTE_CODE_FILES,
+    }
     assert expected <= files
     config = json.loads((tiny_folder / "config.json").read_text())
     assert config["auto_map"] == AUTO_MAP
@@ -20,8 +29,10 @@ def test_folder_is_hub_ready(tiny_folder):
             if line.startswith(("import ", "from ")):
                 module = line.split()[1]
                 top = module.split(".")[0]
-                assert top in {"torch", "transformers"} or top in sys.stdlib_module_names or module.startswith("."), \
-                    (code, line)  # fmt: skip
+                assert top in {"torch", "transformers"} or top in sys.stdlib_module_names or module.startswith("."), (
+                    code,
+                    line,
+                )
 
 
 def test_fresh_process_without_faceinsight_loads_and_answers(tiny_folder, face_image, tmp_path):
@@ -29,8 +40,11 @@ def test_fresh_process_without_faceinsight_loads_and_answers(tiny_folder, face_i
     face_image.save(image_path)
     result = subprocess.run(
         [sys.executable, str(CHECK), str(tiny_folder), str(image_path)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=600,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.split("REPORT ", 1)[1])
     assert report["AutoModel"] == report["AutoModelForImageTextToText"] == "FaceInsightForConditionalGeneration"

@@ -79,11 +79,29 @@ def test_a_second_run_on_a_held_folder_is_refused_and_a_stale_lock_taken_over(tm
     assert "was left by a run that is gone" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_two_train_runs_on_one_output_folder(tiny_folder, tmp_path):
     out = tmp_path / "run"
-    train = [sys.executable, "-m", "faceinsight.commands", "train", "--model_name_or_path", str(tiny_folder),
-             "--output_dir", str(out), "--num_train_faces", "64", "--num_eval_faces", "0", "--max_steps", "400",
-             "--per_device_train_batch_size", "4", "--save_strategy", "no"]  # fmt: skip
+    train = [
+        sys.executable,
+        "-m",
+        "faceinsight.commands",
+        "train",
+        "--model_name_or_path",
+        str(tiny_folder),
+        "--output_dir",
+        str(out),
+        "--num_train_faces",
+        "64",
+        "--num_eval_faces",
+        "0",
+        "--max_steps",
+        "400",
+        "--per_device_train_batch_size",
+        "4",
+        "--save_strategy",
+        "no",
+    ]
     first = subprocess.Popen(train, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
@@ -111,9 +129,14 @@ def test_push_never_publishes_secrets_hidden_files_or_links_out_of_the_folder(ti
     (folder / "training_args.bin").write_bytes(b"pickle")
     assert main(["push", str(folder), "--repo-id", "org/fi", "--dry-run"]) == 0
     printed = capsys.readouterr().out
-    for name, reason in ((".env", "hidden file"), ("hf_token", "looks like a credential"),
-                         ("id_rsa", "looks like a credential"), ("passwd.txt", "symlink out of the folder"),
-                         ("checkpoint-5/", "training checkpoint"), ("training_args.bin", "trainer leftover")):  # fmt: skip
+    for name, reason in (
+        (".env", "hidden file"),
+        ("hf_token", "looks like a credential"),
+        ("id_rsa", "looks like a credential"),
+        ("passwd.txt", "symlink out of the folder"),
+        ("checkpoint-5/", "training checkpoint"),
+        ("training_args.bin", "trainer leftover"),
+    ):
         assert f"leaves out {name}: {reason}" in printed, name
     uploads = printed.split("uploads ", 1)[1].splitlines()[0]
     assert not any(secret in uploads for secret in (".env", "hf_token", "id_rsa", "passwd", "training_args"))
@@ -168,14 +191,19 @@ def _rafdb(root, rows):
     (root / "Image" / "aligned").mkdir(parents=True, exist_ok=True)
     (root / "EmoLabel" / "list_patition_label.txt").write_text("\n".join(f"{n} {label}" for n, label in rows) + "\n")
     for index, (name, _) in enumerate(rows):
-        Image.new("RGB", (16, 16), (10 * index, 80, 90)).save(root / "Image" / "aligned" / name.replace(".jpg", "_aligned.jpg"))
+        Image.new("RGB", (16, 16), (10 * index, 80, 90)).save(
+            root / "Image" / "aligned" / name.replace(".jpg", "_aligned.jpg")
+        )
 
 
 def test_a_corrupt_image_is_found_up_front_with_its_file_and_line(tmp_path):
     _rafdb(tmp_path, [("train_00001.jpg", 1), ("train_00002.jpg", 4), ("test_0001.jpg", 7)])
     (tmp_path / "Image" / "aligned" / "train_00002_aligned.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
-    with pytest.raises(fd.DatasetFormatError, match=r"list_patition_label.txt:2: image .*train_00002_aligned.jpg is "
-                                                   r"not a readable image"):  # fmt: skip
+    with pytest.raises(
+        fd.DatasetFormatError,
+        match=r"list_patition_label.txt:2: image .*train_00002_aligned.jpg is "
+        r"not a readable image",
+    ):
         fd.read_rafdb(tmp_path)
     dataset, report = fd.read_rafdb(tmp_path, on_error="skip")
     assert report["rows"] == 2 and report["skipped"] == {"unreadable_image": 1}
@@ -185,8 +213,11 @@ def test_duplicates_and_train_test_leaks_are_found(tmp_path):
     _rafdb(tmp_path, [("train_00001.jpg", 1), ("train_00002.jpg", 4), ("test_0001.jpg", 7)])
     aligned = tmp_path / "Image" / "aligned"
     shutil.copyfile(aligned / "train_00001_aligned.jpg", aligned / "test_0001_aligned.jpg")  # same bytes: a leak
-    with pytest.raises(fd.DatasetFormatError, match=r":3: .*test_0001_aligned.jpg is in test, the same image as "
-                                                   r"train .*:1"):  # fmt: skip
+    with pytest.raises(
+        fd.DatasetFormatError,
+        match=r":3: .*test_0001_aligned.jpg is in test, the same image as "
+        r"train .*:1",
+    ):
         fd.read_rafdb(tmp_path)
     dataset, report = fd.read_rafdb(tmp_path, on_error="skip")
     assert report["skipped"] == {"train_test_leak": 1} and report["splits"] == {"train": 2}
@@ -197,7 +228,9 @@ def test_duplicates_and_train_test_leaks_are_found(tmp_path):
 
 
 def test_a_utf8_bom_is_read_as_text(tmp_path):
-    (tmp_path / "fairface_label_train.csv").write_bytes(b"\xef\xbb\xbffile,age,gender,race\ntrain/1.jpg,20-29,Female,Black\n")
+    (tmp_path / "fairface_label_train.csv").write_bytes(
+        b"\xef\xbb\xbffile,age,gender,race\ntrain/1.jpg,20-29,Female,Black\n"
+    )
     (tmp_path / "fairface_label_val.csv").write_bytes(b"\xef\xbb\xbffile,age,gender,race\nval/1.jpg,3-9,Male,White\n")
     for index, name in enumerate(("train/1.jpg", "val/1.jpg")):
         (tmp_path / name).parent.mkdir(exist_ok=True)
@@ -219,8 +252,11 @@ def test_celebamask_attributes_are_checked_header_and_values(tmp_path):
     dataset, _ = fd.read_celebamask_hq(tmp_path)
     assert json.loads(dataset[0]["labels"])["5_o_Clock_Shadow"] == 1
     attr.write_text("1\n" + " ".join(CELEBA_ATTRIBUTES) + "\n0.jpg " + " ".join(["0"] + values[1:]) + "\n")
-    with pytest.raises(fd.DatasetFormatError, match=r"CelebAMask-HQ-attribute-anno.txt:3: expected an image name and "
-                                                   r"40 values of 1 or -1"):  # fmt: skip
+    with pytest.raises(
+        fd.DatasetFormatError,
+        match=r"CelebAMask-HQ-attribute-anno.txt:3: expected an image name and "
+        r"40 values of 1 or -1",
+    ):
         fd.read_celebamask_hq(tmp_path)
     attr.write_text("1\nSmiling Male\n0.jpg " + " ".join(values) + "\n")
     with pytest.raises(fd.DatasetFormatError, match=r"attribute-anno.txt:2: expected CelebA's 40 attribute names"):
@@ -257,18 +293,53 @@ def test_a_dataset_in_a_read_only_folder_is_read_without_writing_there(tmp_path)
 
 def test_training_on_a_folder_without_training_rows_says_so(tiny_folder, tmp_path, capsys):
     _rafdb(tmp_path / "raf", [("test_0001.jpg", 7), ("test_0002.jpg", 1)])
-    assert main(["train", "--model_name_or_path", str(tiny_folder), "--dataset_name", "rafdb", "--dataset_dir",
-                 str(tmp_path / "raf"), "--output_dir", str(tmp_path / "out"), "--max_steps", "1"]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--model_name_or_path",
+                str(tiny_folder),
+                "--dataset_name",
+                "rafdb",
+                "--dataset_dir",
+                str(tmp_path / "raf"),
+                "--output_dir",
+                str(tmp_path / "out"),
+                "--max_steps",
+                "1",
+            ]
+        )
+        == 2
+    )
     assert "no training rows" in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
 def test_eval_with_skip_counts_what_it_skipped(tiny_folder, tmp_path, capsys):
-    _rafdb(tmp_path / "raf", [("train_00001.jpg", 1), ("train_00002.jpg", 4), ("test_0001.jpg", 7),
-                              ("test_0002.jpg", 4)])  # fmt: skip
+    _rafdb(
+        tmp_path / "raf", [("train_00001.jpg", 1), ("train_00002.jpg", 4), ("test_0001.jpg", 7), ("test_0002.jpg", 4)]
+    )
     (tmp_path / "raf" / "Image" / "aligned" / "test_0002_aligned.jpg").write_bytes(b"not a jpeg")
     out = tmp_path / "eval"
-    assert main(["eval", "--model", str(tiny_folder), "--dataset", "rafdb", "--dataset_dir", str(tmp_path / "raf"),
-                 "--output_dir", str(out), "--max_new_tokens", "2", "--on_error", "skip"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                str(tiny_folder),
+                "--dataset",
+                "rafdb",
+                "--dataset_dir",
+                str(tmp_path / "raf"),
+                "--output_dir",
+                str(out),
+                "--max_new_tokens",
+                "2",
+                "--on_error",
+                "skip",
+            ]
+        )
+        == 0
+    )
     assert "skipped while reading rafdb: {'unreadable_image': 1}" in capsys.readouterr().out
     assert json.loads((out / "eval_report.json").read_text())["data"]["skipped"] == {"unreadable_image": 1}
 
@@ -281,13 +352,16 @@ def test_reserved_tokens_in_text_and_prompts_over_the_context_are_named(tiny_fol
     assert "over the language model's context of 2048" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", [
-    ["ask", "./no/such/folder", "assets/astronaut_face.png", "hi"],
-    ["eval", "--model", "/no/such/folder"],
-    ["push", "no_such_folder", "--repo-id", "org/fi", "--dry-run"],
-    ["merge", "./no_such_adapter", "--output_dir", "out"],
-    ["build", "out", "--vision", "./no/vision", "--text", "./no/text"],
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ask", "./no/such/folder", "assets/astronaut_face.png", "hi"],
+        ["eval", "--model", "/no/such/folder"],
+        ["push", "no_such_folder", "--repo-id", "org/fi", "--dry-run"],
+        ["merge", "./no_such_adapter", "--output_dir", "out"],
+        ["build", "out", "--vision", "./no/vision", "--text", "./no/text"],
+    ],
+)
 def test_a_missing_folder_is_named_at_once(command, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(command) == 2
@@ -298,8 +372,10 @@ def test_a_missing_folder_is_named_at_once(command, tmp_path, monkeypatch, capsy
 def test_an_unknown_hub_id_is_one_line_without_retries(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # answered from the environment, before any request is tried
     assert main(["ask", "org/no-such-model", "assets/astronaut_face.png", "hi"]) == 2
-    assert capsys.readouterr().err.strip() == ("faceinsight ask: error: model org/no-such-model is not a folder here, "
-                                               "and the Hub is switched off (HF_HUB_OFFLINE)")
+    assert capsys.readouterr().err.strip() == (
+        "faceinsight ask: error: model org/no-such-model is not a folder here, "
+        "and the Hub is switched off (HF_HUB_OFFLINE)"
+    )
 
 
 # -- resume and disk faults -----------------------------------------------------------------------------------------
@@ -325,8 +401,10 @@ def test_a_full_disk_is_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(export, "save_model_folder", full)
     assert main(["build", str(tmp_path / "out"), "--preset", "tiny"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"faceinsight build: error: the disk is full (writing {tmp_path / 'out' / 'model.safetensors'}); " \
-                  "free space and run again"  # fmt: skip
+    assert (
+        err == f"faceinsight build: error: the disk is full (writing {tmp_path / 'out' / 'model.safetensors'}); "
+        "free space and run again"
+    )
 
 
 def test_any_failure_is_one_line_and_debug_shows_the_traceback(tmp_path, monkeypatch, capsys):

@@ -12,14 +12,40 @@ from faceinsight.training.instructions import encode_labels, to_conversations
 def trained(tiny_folder, tmp_path_factory):
     """`faceinsight train` on synthetic faces, CPU, the stage-2 recipe (LoRA on the LM + projectors + knowledge)."""
     out = tmp_path_factory.mktemp("trained")
-    code = main(["train", "--model_name_or_path", str(tiny_folder), "--dataset_name", "synthetic",
-                 "--output_dir", str(out), "--max_steps", "500", "--num_train_faces", "2000",
-                 "--num_eval_faces", "400", "--per_device_train_batch_size", "16", "--learning_rate", "3e-3",
-                 "--lr_scheduler_type", "constant", "--logging_steps", "50", "--save_steps", "250", "--seed", "0"])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "--model_name_or_path",
+            str(tiny_folder),
+            "--dataset_name",
+            "synthetic",
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            "500",
+            "--num_train_faces",
+            "2000",
+            "--num_eval_faces",
+            "400",
+            "--per_device_train_batch_size",
+            "16",
+            "--learning_rate",
+            "3e-3",
+            "--lr_scheduler_type",
+            "constant",
+            "--logging_steps",
+            "50",
+            "--save_steps",
+            "250",
+            "--seed",
+            "0",
+        ]
+    )
     assert code == 0
     return out
 
 
+@pytest.mark.slow
 def test_all_three_loss_parts_fall(trained):
     history = json.loads((trained / "training_report.json").read_text())["loss_history"]
     first, last = history[0], history[-1]
@@ -27,6 +53,7 @@ def test_all_three_loss_parts_fall(trained):
         assert last[part] < first[part], (part, first, last)
 
 
+@pytest.mark.slow
 def test_attribute_accuracy_beats_the_majority_baseline(trained):
     held_out = json.loads((trained / "training_report.json").read_text())["held_out"]
     model, majority = held_out["structured"], held_out["majority_baseline"]
@@ -38,13 +65,15 @@ def test_attribute_accuracy_beats_the_majority_baseline(trained):
     # well above: the mean over the 22 drawn attributes gains >= 6 points, its interval clear of the baseline's
     assert ours["mean_accuracy"] >= baseline["mean_accuracy"] + 0.06, (ours["mean_accuracy"], baseline["mean_accuracy"])
     assert ours["ci95"][0] > baseline["ci95"][1]
-    learned = [name for name in ours["per_attribute"]
-               if ours["per_attribute"][name] >= baseline["per_attribute"][name] + 0.05]  # fmt: skip
+    learned = [
+        name for name in ours["per_attribute"] if ours["per_attribute"][name] >= baseline["per_attribute"][name] + 0.05
+    ]
     assert len(learned) >= 8, learned
     # logic-consistent decisions break the model's rules no more often than thresholded ones
     assert model["logic_violation_rate"] <= held_out["structured_without_logic"]["logic_violation_rate"]
 
 
+@pytest.mark.slow
 def test_trained_folder_is_hub_ready_and_carries_the_knowledge(trained):
     from faceinsight.hub.export import REMOTE_CODE_FILES
 
@@ -61,6 +90,7 @@ def test_trained_folder_is_hub_ready_and_carries_the_knowledge(trained):
     assert not any("lora" in name for name, _ in model.named_parameters())  # LoRA merged into the LM
 
 
+@pytest.mark.slow
 def test_trained_folder_with_its_checkpoints_passes_the_dry_run(trained, capsys):
     assert (trained / "checkpoint-250").is_dir()
     assert main(["push", str(trained), "--repo-id", "org/fi", "--dry-run"]) == 0
@@ -114,15 +144,29 @@ def test_example_configs_parse_and_flags_win():
     from faceinsight.training.train import lora_target_regex
 
     examples = Path(__file__).resolve().parent.parent / "examples"
-    script, training, model = parse_arguments(["--config", str(examples / "stage2.yaml"), "--model_name_or_path", "m",
-                                               "--output_dir", "o", "--max_steps", "7"])  # fmt: skip
+    script, training, model = parse_arguments(
+        [
+            "--config",
+            str(examples / "stage2.yaml"),
+            "--model_name_or_path",
+            "m",
+            "--output_dir",
+            "o",
+            "--max_steps",
+            "7",
+        ]
+    )
     assert script.stage == "stage2" and script.dataset_name == "synthetic" and model.use_peft
-    assert model.lora_r == 8 and model.lora_modules_to_save == ["multi_modal_projector", "parsing_projector",
-                                                                "correlation_module"]  # fmt: skip
+    assert model.lora_r == 8 and model.lora_modules_to_save == [
+        "multi_modal_projector",
+        "parsing_projector",
+        "correlation_module",
+    ]
     assert lora_target_regex(model.lora_target_modules) == r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj)"
     assert training.max_steps == 7 and training.learning_rate == 1e-3 and training.lr_scheduler_type == "cosine"
-    script, _, model = parse_arguments(["--config", str(examples / "stage1.yaml"), "--model_name_or_path", "m",
-                                        "--output_dir", "o"])  # fmt: skip
+    script, _, model = parse_arguments(
+        ["--config", str(examples / "stage1.yaml"), "--model_name_or_path", "m", "--output_dir", "o"]
+    )
     assert script.stage == "stage1" and not model.use_peft
 
 
@@ -143,13 +187,34 @@ def test_bad_training_input_is_named(tiny_folder, tmp_path, capsys):
 
 def _short_run(tiny_folder, out, *flags):
     """Two steps of `faceinsight train` on 16 synthetic faces; (model before, model after) from their folders."""
-    assert main(["train", "--model_name_or_path", str(tiny_folder), "--output_dir", str(out), "--max_steps", "2",
-                 "--num_train_faces", "16", "--num_eval_faces", "4", "--per_device_train_batch_size", "4",
-                 "--learning_rate", "1e-2", *flags]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--model_name_or_path",
+                str(tiny_folder),
+                "--output_dir",
+                str(out),
+                "--max_steps",
+                "2",
+                "--num_train_faces",
+                "16",
+                "--num_eval_faces",
+                "4",
+                "--per_device_train_batch_size",
+                "4",
+                "--learning_rate",
+                "1e-2",
+                *flags,
+            ]
+        )
+        == 0
+    )
     from faceinsight import FaceInsightForConditionalGeneration
 
-    return FaceInsightForConditionalGeneration.from_pretrained(tiny_folder), \
-        FaceInsightForConditionalGeneration.from_pretrained(out)  # fmt: skip
+    return FaceInsightForConditionalGeneration.from_pretrained(
+        tiny_folder
+    ), FaceInsightForConditionalGeneration.from_pretrained(out)
 
 
 def test_gradient_checkpointing_run_trains_lora(tiny_folder, tmp_path):
@@ -172,6 +237,7 @@ def test_train_vision_tower_trains_it_and_nothing_is_saved_frozen(tiny_folder, t
     assert json.loads((out / "training_report.json").read_text())["also_trained"] == ["vision_tower"]
 
 
+@pytest.mark.slow
 def test_structured_outputs_mark_what_training_never_covered(trained, face_image):
     """Synthetic faces label 22 of CelebA's 40 attributes and every facet: the other 18 are marked untrained."""
     from faceinsight.inference import FaceInsightAssistant

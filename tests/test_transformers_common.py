@@ -21,13 +21,16 @@ try:
     ConfigTester = import_common("test_configuration_common").ConfigTester
     GenerationTesterMixin = import_common("generation.test_utils").GenerationTesterMixin
 except Exception as error:  # offline, or the package index unreachable: say so instead of failing to collect
-    pytest.skip(f"transformers' common tests could not be fetched from the package index: {error}",
-                allow_module_level=True)
+    pytest.skip(
+        f"transformers' common tests could not be fetched from the package index: {error}", allow_module_level=True
+    )
 
 IMAGE_TOKEN_ID, PARSING_TOKEN_ID = 0, 3
 # a small schema keeps the knowledge modules small: 3 binary attributes and 2 categorical facets
-SCHEMA = dict(binary_attributes=["Eyeglasses", "Male", "Smiling"],
-              categorical_facets={"gender": ["Male", "Female"], "expression": ["Happiness", "Neutral", "Anger"]})
+SCHEMA = dict(
+    binary_attributes=["Eyeglasses", "Male", "Smiling"],
+    categorical_facets={"gender": ["Male", "Female"], "expression": ["Happiness", "Neutral", "Anger"]},
+)
 
 
 class FaceInsightModelTester:
@@ -36,14 +39,39 @@ class FaceInsightModelTester:
 
     def __init__(self, parent):
         self.parent = parent
-        self.text_config = dict(model_type="llama", vocab_size=99, hidden_size=32, num_hidden_layers=2,
-                                num_attention_heads=4, num_key_value_heads=2, intermediate_size=37,
-                                hidden_act="gelu", max_position_embeddings=512, pad_token_id=1)
-        self.vision_config = dict(model_type="siglip_vision_model", image_size=8, patch_size=2, hidden_size=32,
-                                  num_hidden_layers=2, num_attention_heads=4, intermediate_size=37)
-        self.parser_config = dict(model_type="segformer", num_encoder_blocks=2, depths=[1, 1], sr_ratios=[2, 1],
-                                  hidden_sizes=[8, 16], num_attention_heads=[1, 2], patch_sizes=[3, 3],
-                                  strides=[2, 2], mlp_ratios=[2, 2], decoder_hidden_size=16)
+        self.text_config = dict(
+            model_type="llama",
+            vocab_size=99,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            intermediate_size=37,
+            hidden_act="gelu",
+            max_position_embeddings=512,
+            pad_token_id=1,
+        )
+        self.vision_config = dict(
+            model_type="siglip_vision_model",
+            image_size=8,
+            patch_size=2,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=37,
+        )
+        self.parser_config = dict(
+            model_type="segformer",
+            num_encoder_blocks=2,
+            depths=[1, 1],
+            sr_ratios=[2, 1],
+            hidden_sizes=[8, 16],
+            num_attention_heads=[1, 2],
+            patch_sizes=[3, 3],
+            strides=[2, 2],
+            mlp_ratios=[2, 2],
+            decoder_hidden_size=16,
+        )
         self.num_image_tokens, self.num_parsing_tokens = 16, 4
         self.batch_size, self.num_channels, self.image_size = 3, 3, 8
         self.pad_token_id = 1
@@ -93,15 +121,18 @@ class FaceInsightModelTest(common.ModelTesterMixin, GenerationTesterMixin, unitt
         # transformers' tests find a model's base and head classes by name in the library's static mappings, where
         # LLaVA is listed ("llava": "LlavaModel" / "LlavaForConditionalGeneration"); a remote-code model is not, so
         # FaceInsight is listed the same way for the duration of each test
-        for mapping, name in ((MODEL_MAPPING_NAMES, "FaceInsightModel"),
-                              (MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES, "FaceInsightForConditionalGeneration")):
+        for mapping, name in (
+            (MODEL_MAPPING_NAMES, "FaceInsightModel"),
+            (MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES, "FaceInsightForConditionalGeneration"),
+        ):
             patcher = mock.patch.dict(mapping, {"faceinsight": name})
             patcher.start()
             self.addCleanup(patcher.stop)
         self.model_tester = FaceInsightModelTester(self)
         common_properties = ["image_token_id", "parsing_token_id", "vision_feature_layer", "image_seq_length"]
-        self.config_tester = ConfigTester(self, config_class=FaceInsightConfig, has_text_modality=False,
-                                          common_properties=common_properties)
+        self.config_tester = ConfigTester(
+            self, config_class=FaceInsightConfig, has_text_modality=False, common_properties=common_properties
+        )
 
     def test_config(self):
         self.config_tester.run_common_tests()

@@ -41,8 +41,16 @@ RECORD_FEATURES = datasets.Features(
 SPLITS = ("train", "validation", "test")
 FAIRFACE_AGES = {**{name: name for name in AGE_BINS}, "more than 70": "70+"}  # FairFace writes its last bin so
 RAFDB_EXPRESSIONS = {1: "Surprise", 2: "Fear", 3: "Disgust", 4: "Happiness", 5: "Sadness", 6: "Anger", 7: "Neutral"}
-AFFECTNET_EXPRESSIONS = {0: "Neutral", 1: "Happiness", 2: "Sadness", 3: "Surprise", 4: "Fear", 5: "Disgust",
-                         6: "Anger", 7: "Contempt"}  # fmt: skip
+AFFECTNET_EXPRESSIONS = {
+    0: "Neutral",
+    1: "Happiness",
+    2: "Sadness",
+    3: "Surprise",
+    4: "Fear",
+    5: "Disgust",
+    6: "Anger",
+    7: "Contempt",
+}
 UTKFACE_RACES = {0: "White", 1: "Black", 2: None, 3: "Indian", 4: None}  # Asian and Others do not map onto FairFace's
 
 
@@ -93,12 +101,20 @@ class _Collector:
             self._problem(type(error).__name__, error)
             return
         except (ValueError, IndexError, KeyError, TypeError, AttributeError) as error:
-            self._problem("DatasetFormatError", DatasetFormatError(f"{where}: malformed row ({type(error).__name__}: "
-                                                                   f"{error})"))  # fmt: skip
+            self._problem(
+                "DatasetFormatError", DatasetFormatError(f"{where}: malformed row ({type(error).__name__}: {error})")
+            )
             return
         parsing_map = rest[0] if rest else None
-        self.rows.append({"image": str(image), "parsing_map": parsing_map, "labels": json.dumps(labels),
-                          "split": split, "source": where})  # fmt: skip
+        self.rows.append(
+            {
+                "image": str(image),
+                "parsing_map": parsing_map,
+                "labels": json.dumps(labels),
+                "split": split,
+                "source": where,
+            }
+        )
 
     def _problem(self, kind: str, error: Exception):
         if self.on_error == "raise":
@@ -142,8 +158,13 @@ class _Collector:
             raise DatasetFormatError(f"{self.name}: no usable rows")
         columns = {key: [row[key] for row in self.rows] for key in RECORD_FEATURES}
         dataset = datasets.Dataset.from_dict(columns, features=RECORD_FEATURES)
-        report = {"dataset": self.name, "rows": len(self.rows), "skipped": dict(self.skipped),
-                  "splits": dict(Counter(columns["split"])), "images_verified": self.verify_images}  # fmt: skip
+        report = {
+            "dataset": self.name,
+            "rows": len(self.rows),
+            "skipped": dict(self.skipped),
+            "splits": dict(Counter(columns["split"])),
+            "images_verified": self.verify_images,
+        }
         return dataset, report
 
 
@@ -168,8 +189,9 @@ def _csv_rows(path: Path, required: set[str]):
         yield from enumerate(reader, start=2)
 
 
-def _celeba_style(name, attr_file: Path, image_dir: Path, partition_file: Path | None, on_error: str,
-                  verify_images: bool = True):
+def _celeba_style(
+    name, attr_file: Path, image_dir: Path, partition_file: Path | None, on_error: str, verify_images: bool = True
+):
     partitions = {}
     if partition_file is not None and partition_file.is_file():
         for number, fields in _lines(partition_file):
@@ -203,16 +225,23 @@ def _celeba_style(name, attr_file: Path, image_dir: Path, partition_file: Path |
 def read_celeba(root: str, on_error: str = "raise", verify_images: bool = True):
     """CelebA: list_attr_celeba.txt, list_eval_partition.txt, img_align_celeba/ (gender is taken from Male)."""
     root = Path(root)
-    return _celeba_style("celeba", root / "list_attr_celeba.txt", root / "img_align_celeba",
-                         root / "list_eval_partition.txt", on_error, verify_images)  # fmt: skip
+    return _celeba_style(
+        "celeba",
+        root / "list_attr_celeba.txt",
+        root / "img_align_celeba",
+        root / "list_eval_partition.txt",
+        on_error,
+        verify_images,
+    )
 
 
 def read_lfwa(root: str, on_error: str = "raise", verify_images: bool = True):
     """LFWA in CelebA's text format: list_attr_lfwa.txt (same 40 attributes), lfw/ images, optional
     list_eval_partition.txt (else a stable hash split)."""
     root = Path(root)
-    return _celeba_style("lfwa", root / "list_attr_lfwa.txt", root / "lfw", root / "list_eval_partition.txt", on_error,
-                         verify_images)
+    return _celeba_style(
+        "lfwa", root / "list_attr_lfwa.txt", root / "lfw", root / "list_eval_partition.txt", on_error, verify_images
+    )
 
 
 def read_fairface(root: str, on_error: str = "raise", verify_images: bool = True):
@@ -338,8 +367,10 @@ def read_celebamask_hq(root: str, on_error: str = "raise", verify_images: bool =
         for number, fields in lines:
             where = f"{attr_file}:{number}"
             if len(fields) != 41 or any(v not in ("1", "-1") for v in fields[1:]):
-                collector._problem("DatasetFormatError", DatasetFormatError(
-                    f"{where}: expected an image name and 40 values of 1 or -1"))  # fmt: skip
+                collector._problem(
+                    "DatasetFormatError",
+                    DatasetFormatError(f"{where}: expected an image name and 40 values of 1 or -1"),
+                )
                 continue
             attributes[Path(fields[0]).stem] = {a: int(v == "1") for a, v in zip(CELEBA_ATTRIBUTES, fields[1:])}
     for position in range(len(masks)):
@@ -355,8 +386,9 @@ def read_celebamask_hq(root: str, on_error: str = "raise", verify_images: bool =
     return collector.build()
 
 
-def from_hf_dataset(dataset: datasets.Dataset, image_column: str = "image", split: str = "train",
-                    on_error: str = "raise"):  # fmt: skip
+def from_hf_dataset(
+    dataset: datasets.Dataset, image_column: str = "image", split: str = "train", on_error: str = "raise"
+):
     """Any `datasets` dataset with an image column and label columns named like our facets (CelebA attribute names,
     age, gender, race, expression); a `parsing_map` column is used when present."""
     label_columns = [c for c in dataset.column_names if c in CELEBA_ATTRIBUTES or c in DEFAULT_CATEGORICAL_FACETS]
@@ -369,17 +401,24 @@ def from_hf_dataset(dataset: datasets.Dataset, image_column: str = "image", spli
         labels = {c: (int(row[c]) if c in CELEBA_ATTRIBUTES else row[c]) for c in label_columns if row[c] is not None}
         check_labels(labels, f"row {index}")
         parsing_map = row.get("parsing_map")
-        return {"image": row[image_column], "parsing_map": parsing_map, "labels": json.dumps(labels),
-                "split": row.get("split", split), "source": f"row {index}"}  # fmt: skip
+        return {
+            "image": row[image_column],
+            "parsing_map": parsing_map,
+            "labels": json.dumps(labels),
+            "split": row.get("split", split),
+            "source": f"row {index}",
+        }
 
     # in memory: a dataset saved with save_to_disk may sit in a read-only folder, and map would write a cache there
-    converted = dataset.map(convert, with_indices=True, remove_columns=dataset.column_names, features=RECORD_FEATURES,
-                            keep_in_memory=True)  # fmt: skip
+    converted = dataset.map(
+        convert, with_indices=True, remove_columns=dataset.column_names, features=RECORD_FEATURES, keep_in_memory=True
+    )
     return converted, {"dataset": "hf", "rows": len(converted), "skipped": {}}
 
 
-def synthetic_faces(num_faces: int, seed: int = 0, size: int = 64, split: str = "train",
-                    start: int = 0) -> tuple[datasets.Dataset, dict]:  # fmt: skip
+def synthetic_faces(
+    num_faces: int, seed: int = 0, size: int = 64, split: str = "train", start: int = 0
+) -> tuple[datasets.Dataset, dict]:
     """`num_faces` synthetic faces (see training/synthetic.py) as records; disjoint streams per split."""
     from faceinsight.training.synthetic import synthetic_face
 
@@ -388,9 +427,13 @@ def synthetic_faces(num_faces: int, seed: int = 0, size: int = 64, split: str = 
     def generate():
         for index in range(start, start + num_faces):
             face = synthetic_face(index, seed=seed * 10 + stream, size=size)
-            yield {"image": face["image"], "parsing_map": face["parsing_map"].astype(np.uint8),
-                   "labels": json.dumps(face["labels"]), "split": split,
-                   "source": f"synthetic:{seed}:{split}:{index}"}  # fmt: skip
+            yield {
+                "image": face["image"],
+                "parsing_map": face["parsing_map"].astype(np.uint8),
+                "labels": json.dumps(face["labels"]),
+                "split": split,
+                "source": f"synthetic:{seed}:{split}:{index}",
+            }
 
     rows = list(generate())
     columns = {key: [row[key] for row in rows] for key in RECORD_FEATURES}
@@ -411,8 +454,13 @@ READERS = {
 }
 
 
-def read_named_dataset(name: str, dataset_dir: str | None, on_error: str = "raise", flag: str = "--dataset_name",
-                       verify_images: bool = True) -> tuple[datasets.Dataset, dict]:  # fmt: skip
+def read_named_dataset(
+    name: str,
+    dataset_dir: str | None,
+    on_error: str = "raise",
+    flag: str = "--dataset_name",
+    verify_images: bool = True,
+) -> tuple[datasets.Dataset, dict]:
     """All records of a dataset given by name (an adapter, read from `dataset_dir`) or as a folder saved with
     datasets' `save_to_disk`; `flag` names the command-line argument in errors. Synthetic faces are not read here:
     they are generated per split (`synthetic_faces`)."""
@@ -424,5 +472,7 @@ def read_named_dataset(name: str, dataset_dir: str | None, on_error: str = "rais
         return READERS[name](dataset_dir, on_error=on_error, verify_images=verify_images)
     if Path(name).is_dir():
         return from_hf_dataset(datasets.load_from_disk(name), on_error=on_error)
-    raise ValueError(f"unknown dataset {name!r}; choose synthetic, {', '.join(READERS)} or a folder saved with "
-                     "datasets' save_to_disk")  # fmt: skip
+    raise ValueError(
+        f"unknown dataset {name!r}; choose synthetic, {', '.join(READERS)} or a folder saved with "
+        "datasets' save_to_disk"
+    )

@@ -11,17 +11,27 @@ import datasets
 from faceinsight.modeling.schema_faceinsight import categorical_node_name
 
 FACET_QUESTIONS = {
-    "age": ["How old is this person? Options: {options}. Answer with one option.",
-            "Which age range fits this face best: {options}?"],
-    "gender": ["What is the gender of this person? Options: {options}.",
-               "Is this a male or a female face? Options: {options}."],
-    "race": ["Which group describes this person best? Options: {options}. Answer with one option.",
-             "What is the race of the person in the image? Options: {options}."],
-    "expression": ["Which facial expression does this person show? Options: {options}. Answer with one option.",
-                   "What emotion does this face express? Options: {options}."],
-}  # fmt: skip
-YES_NO_QUESTIONS = ["Does this person have the attribute '{attribute}'? Answer yes or no.",
-                    "Is the following true of this face: {attribute}? Answer yes or no."]  # fmt: skip
+    "age": [
+        "How old is this person? Options: {options}. Answer with one option.",
+        "Which age range fits this face best: {options}?",
+    ],
+    "gender": [
+        "What is the gender of this person? Options: {options}.",
+        "Is this a male or a female face? Options: {options}.",
+    ],
+    "race": [
+        "Which group describes this person best? Options: {options}. Answer with one option.",
+        "What is the race of the person in the image? Options: {options}.",
+    ],
+    "expression": [
+        "Which facial expression does this person show? Options: {options}. Answer with one option.",
+        "What emotion does this face express? Options: {options}.",
+    ],
+}
+YES_NO_QUESTIONS = [
+    "Does this person have the attribute '{attribute}'? Answer yes or no.",
+    "Is the following true of this face: {attribute}? Answer yes or no.",
+]
 DESCRIBE_QUESTIONS = ["Describe this face.", "Describe the person's face: age, gender, expression and attributes."]
 
 
@@ -49,8 +59,14 @@ def encode_labels(labels: dict, config) -> list[int]:
 def describe(labels: dict) -> str:
     pieces = []
     if "age" in labels or "gender" in labels:
-        pieces.append(" ".join(filter(None, [f"a {labels['age']} year old" if "age" in labels else "a",
-                                             phrase(labels.get("gender", "person"))])))  # fmt: skip
+        pieces.append(
+            " ".join(
+                filter(
+                    None,
+                    [f"a {labels['age']} year old" if "age" in labels else "a", phrase(labels.get("gender", "person"))],
+                )
+            )
+        )
     if "race" in labels:
         pieces.append(f"who looks {phrase(labels['race'])}")
     if "expression" in labels:

@@ -23,14 +23,22 @@ def derive_knowledge(face_labels, config, tau: float = 0.4, omega: float = 0.2, 
     facet_of = {i: facet for facet, indices in config.facet_label_indices.items() for i in indices}
     index = {name: i for i, name in enumerate(names)}
     rules = [
-        rule for rule in mine_logic_rules(labels, names, mask, min_support=min_support)
-        if not (rule["type"] == "exclusion" and facet_of.get(index[rule["a"]]) is not None
-                and facet_of.get(index[rule["a"]]) == facet_of.get(index[rule["b"]]))
-    ]  # fmt: skip
+        rule
+        for rule in mine_logic_rules(labels, names, mask, min_support=min_support)
+        if not (
+            rule["type"] == "exclusion"
+            and facet_of.get(index[rule["a"]]) is not None
+            and facet_of.get(index[rule["a"]]) == facet_of.get(index[rule["b"]])
+        )
+    ]
     cooccurrence, counts = label_cooccurrence(labels, mask)
     conditional = cooccurrence / counts.clamp(min=1).unsqueeze(1)
-    pairs = [(float(conditional[i, j]), names[i], names[j]) for i in range(len(names)) for j in range(len(names))
-             if i != j and counts[i] >= min_support and 0 < conditional[i, j] < 1]  # fmt: skip
+    pairs = [
+        (float(conditional[i, j]), names[i], names[j])
+        for i in range(len(names))
+        for j in range(len(names))
+        if i != j and counts[i] >= min_support and 0 < conditional[i, j] < 1
+    ]
     pairs.sort(reverse=True)
     return {
         "correlation_matrix": c_hat.tolist(),
@@ -69,8 +77,10 @@ def apply_knowledge(model, knowledge: dict):
 
 
 def summary_text(knowledge: dict) -> str:
-    lines = [f"knowledge from {knowledge['samples']} training samples (tau={knowledge['tau']}, "
-             f"omega={knowledge['omega']}): {len(knowledge['logic_rules'])} rules"]  # fmt: skip
+    lines = [
+        f"knowledge from {knowledge['samples']} training samples (tau={knowledge['tau']}, "
+        f"omega={knowledge['omega']}): {len(knowledge['logic_rules'])} rules"
+    ]
     for rule in knowledge["logic_rules"][:20]:
         arrow = "never with" if rule["type"] == "exclusion" else "implies"
         lines.append(f"  rule: {rule['a']} {arrow} {rule['b']}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -28,16 +29,44 @@ RACES = ["White", "Black", "Latino_Hispanic", "East Asian", "Southeast Asian", "
 EXPRESSIONS = ["Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral"]
 # skin-tone groups ("race-like"): a base RGB tone each; individuals vary around it
 SKIN_TONES = {
-    "White": (236, 200, 178), "Black": (110, 72, 52), "Latino_Hispanic": (205, 160, 122),
-    "East Asian": (240, 208, 168), "Southeast Asian": (200, 152, 108), "Indian": (170, 118, 84),
+    "White": (236, 200, 178),
+    "Black": (110, 72, 52),
+    "Latino_Hispanic": (205, 160, 122),
+    "East Asian": (240, 208, 168),
+    "Southeast Asian": (200, 152, 108),
+    "Indian": (170, 118, 84),
     "Middle Eastern": (214, 170, 134),
-}  # fmt: skip
-HAIR_COLOURS = {"Black_Hair": (25, 20, 20), "Brown_Hair": (105, 65, 35), "Blond_Hair": (225, 195, 110),
-                "Gray_Hair": (170, 170, 170)}  # fmt: skip
-DRAWN_ATTRIBUTES = ["Bald", "Bangs", "Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Eyeglasses", "Goatee",
-                    "Mustache", "No_Beard", "Smiling", "Mouth_Slightly_Open", "Wearing_Lipstick", "Heavy_Makeup",
-                    "Wearing_Earrings", "Wearing_Hat", "Male", "Young", "Big_Nose", "Narrow_Eyes",
-                    "Bushy_Eyebrows", "Pale_Skin"]  # fmt: skip
+}
+HAIR_COLOURS = {
+    "Black_Hair": (25, 20, 20),
+    "Brown_Hair": (105, 65, 35),
+    "Blond_Hair": (225, 195, 110),
+    "Gray_Hair": (170, 170, 170),
+}
+DRAWN_ATTRIBUTES = [
+    "Bald",
+    "Bangs",
+    "Black_Hair",
+    "Blond_Hair",
+    "Brown_Hair",
+    "Gray_Hair",
+    "Eyeglasses",
+    "Goatee",
+    "Mustache",
+    "No_Beard",
+    "Smiling",
+    "Mouth_Slightly_Open",
+    "Wearing_Lipstick",
+    "Heavy_Makeup",
+    "Wearing_Earrings",
+    "Wearing_Hat",
+    "Male",
+    "Young",
+    "Big_Nose",
+    "Narrow_Eyes",
+    "Bushy_Eyebrows",
+    "Pale_Skin",
+]
 
 
 def sample_labels(rng: random.Random) -> dict:
@@ -123,135 +152,164 @@ def _shade(colour, factor):
     return tuple(int(max(0, min(255, c * factor))) for c in colour)
 
 
-def render_face(labels: dict, rng: random.Random, size: int = 64) -> tuple[Image.Image, np.ndarray]:
-    """Draw a face for `labels`; returns the photo and its exact label map (same size)."""
-    background = tuple(rng.randint(30, 230) for _ in range(3))
-    canvas = _Canvas(size, background)
+@dataclass
+class _Head:
+    """Where the face sits on the canvas and what colours it has; every drawing step reads it."""
+
+    labels: dict
+    size: int
+    cx: float
+    cy: float
+    w: float  # half-width of the face ellipse
+    h: float  # half-height
+    tone: tuple
+    hair: tuple | None
+    male: bool
+    child: bool
+
+    def poly(self, *points):
+        """Points given in face units (x in half-widths, y in half-heights from the centre) to canvas points."""
+        return [(self.cx + x * self.w, self.cy + y * self.h) for x, y in points]
+
+
+def _place_head(labels: dict, rng: random.Random, size: int) -> _Head:
     s = size * rng.uniform(0.85, 1.1)  # head scale
     cx, cy = size / 2 + rng.uniform(-0.08, 0.08) * size, size / 2 + rng.uniform(-0.05, 0.08) * size
     face_w, face_h = 0.36 * s, 0.46 * s
-    child = labels["age"] in ("0-2", "3-9")
+    child = labels["age"] in AGE_BINS[:2]
     if child:
         face_w, face_h = face_w * 1.05, face_h * 0.92
-    tone = SKIN_TONES[labels["race"]]
-    tone = _shade(tone, rng.uniform(0.9, 1.08) * (1.12 if labels["Pale_Skin"] else 1.0))
-    hair_colour = HAIR_COLOURS.get(next((h for h in HAIR_COLOURS if labels[h]), ""), None)
-    male = labels["Male"] == 1
+    tone = _shade(SKIN_TONES[labels["race"]], rng.uniform(0.9, 1.08) * (1.12 if labels["Pale_Skin"] else 1.0))
+    hair = HAIR_COLOURS.get(next((h for h in HAIR_COLOURS if labels[h]), ""), None)
+    return _Head(labels, size, cx, cy, face_w, face_h, tone, hair, labels["Male"] == 1, child)
 
-    # body: cloth and neck
+
+def _draw_body_and_back_hair(canvas: _Canvas, head: _Head, rng: random.Random) -> None:
+    cx, cy, w, h, size = head.cx, head.cy, head.w, head.h, head.size
     cloth = tuple(rng.randint(20, 235) for _ in range(3))
-    canvas.polygon([(cx - 0.75 * face_w * 2, size), (cx - 0.55 * face_w, cy + 0.85 * face_h),
-                    (cx + 0.55 * face_w, cy + 0.85 * face_h), (cx + 0.75 * face_w * 2, size)], cloth, "cloth")  # fmt: skip
-    canvas.polygon([(cx - 0.3 * face_w, cy + 0.4 * face_h), (cx + 0.3 * face_w, cy + 0.4 * face_h),
-                    (cx + 0.32 * face_w, cy + 0.95 * face_h), (cx - 0.32 * face_w, cy + 0.95 * face_h)],
-                   _shade(tone, 0.85), "neck")  # fmt: skip
-    # hair behind the head (long hair for most women)
-    if hair_colour is not None:
-        long_hair = not male and rng.random() < 0.8
-        bottom = cy + (0.75 if long_hair else 0.1) * face_h
-        canvas.ellipse([cx - 1.12 * face_w, cy - 1.12 * face_h, cx + 1.12 * face_w, bottom], hair_colour, "hair")
-    # ears, earrings
+    canvas.polygon(
+        [(cx - 1.5 * w, size), (cx - 0.55 * w, cy + 0.85 * h), (cx + 0.55 * w, cy + 0.85 * h), (cx + 1.5 * w, size)],
+        cloth,
+        "cloth",
+    )
+    canvas.polygon(head.poly((-0.3, 0.4), (0.3, 0.4), (0.32, 0.95), (-0.32, 0.95)), _shade(head.tone, 0.85), "neck")
+    if head.hair is not None:  # hair behind the head (long hair for most women)
+        long_hair = not head.male and rng.random() < 0.8
+        bottom = cy + (0.75 if long_hair else 0.1) * h
+        canvas.ellipse([cx - 1.12 * w, cy - 1.12 * h, cx + 1.12 * w, bottom], head.hair, "hair")
+
+
+def _draw_head(canvas: _Canvas, head: _Head) -> None:
+    """Ears and earrings, the face, the hairline and bangs, wrinkles with age."""
+    labels, cx, cy, w, h = head.labels, head.cx, head.cy, head.w, head.h
     for side in (-1, 1):
-        ex = cx + side * 0.98 * face_w
-        canvas.ellipse([ex - 0.13 * face_w, cy - 0.15 * face_h, ex + 0.13 * face_w, cy + 0.12 * face_h],
-                       _shade(tone, 0.92), "l_ear" if side > 0 else "r_ear")  # fmt: skip
+        ex = cx + side * 0.98 * w
+        ear = "l_ear" if side > 0 else "r_ear"
+        canvas.ellipse([ex - 0.13 * w, cy - 0.15 * h, ex + 0.13 * w, cy + 0.12 * h], _shade(head.tone, 0.92), ear)
         if labels["Wearing_Earrings"]:
-            canvas.ellipse([ex - 0.06 * face_w, cy + 0.12 * face_h, ex + 0.06 * face_w, cy + 0.22 * face_h],
-                           (240, 200, 40), "ear_r")  # fmt: skip
-    # face
-    canvas.ellipse([cx - face_w, cy - face_h, cx + face_w, cy + face_h], tone, "skin")
-    if hair_colour is not None:  # hairline on top of the forehead
-        canvas.polygon([(cx - 1.02 * face_w, cy - 0.25 * face_h), (cx - 0.7 * face_w, cy - 1.05 * face_h),
-                        (cx + 0.7 * face_w, cy - 1.05 * face_h), (cx + 1.02 * face_w, cy - 0.25 * face_h),
-                        (cx + 0.8 * face_w, cy - 0.62 * face_h), (cx - 0.8 * face_w, cy - 0.62 * face_h)],
-                       hair_colour, "hair")  # fmt: skip
+            canvas.ellipse([ex - 0.06 * w, cy + 0.12 * h, ex + 0.06 * w, cy + 0.22 * h], (240, 200, 40), "ear_r")
+    canvas.ellipse([cx - w, cy - h, cx + w, cy + h], head.tone, "skin")
+    if head.hair is not None:  # hairline on top of the forehead
+        hairline = ((-1.02, -0.25), (-0.7, -1.05), (0.7, -1.05), (1.02, -0.25), (0.8, -0.62), (-0.8, -0.62))
+        canvas.polygon(head.poly(*hairline), head.hair, "hair")
         if labels["Bangs"]:
-            canvas.polygon([(cx - 0.8 * face_w, cy - 0.65 * face_h), (cx + 0.8 * face_w, cy - 0.65 * face_h),
-                            (cx + 0.7 * face_w, cy - 0.38 * face_h), (cx - 0.7 * face_w, cy - 0.42 * face_h)],
-                           hair_colour, "hair")  # fmt: skip
-    # wrinkles with age
+            canvas.polygon(head.poly((-0.8, -0.65), (0.8, -0.65), (0.7, -0.38), (-0.7, -0.42)), head.hair, "hair")
     if labels["age"] in ("50-59", "60-69", "70+"):
         for k in range(2 + AGE_BINS.index(labels["age"]) - 6 + 1):
-            y = cy - (0.55 - 0.08 * k) * face_h
-            canvas.line([(cx - 0.4 * face_w, y), (cx + 0.4 * face_w, y)], _shade(tone, 0.75), 0.3)
+            y = cy - (0.55 - 0.08 * k) * h
+            canvas.line([(cx - 0.4 * w, y), (cx + 0.4 * w, y)], _shade(head.tone, 0.75), 0.3)
 
+
+def _draw_eyes(canvas: _Canvas, head: _Head) -> float:
+    """Eyes, brows shaped by the expression, eyeglasses; returns the eyes' height on the canvas."""
+    labels, cx, w, h = head.labels, head.cx, head.w, head.h
     expression = labels["expression"]
-    eye_y, eye_dx = cy - 0.12 * face_h, 0.42 * face_w
-    eye_w, eye_h = 0.2 * face_w, (0.07 if labels["Narrow_Eyes"] else 0.13) * face_h
+    eye_y, eye_dx = head.cy - 0.12 * h, 0.42 * w
+    eye_w, eye_h = 0.2 * w, (0.07 if labels["Narrow_Eyes"] else 0.13) * h
     if expression in ("Surprise", "Fear"):
         eye_h *= 1.4
     if expression == "Disgust":
         eye_h *= 0.6
     brow_raise = {"Surprise": 0.12, "Fear": 0.1, "Sadness": 0.04, "Anger": -0.05}.get(expression, 0.0)
     brow_tilt = {"Anger": 0.08, "Sadness": -0.07, "Fear": -0.04}.get(expression, 0.0)
-    brow_colour = hair_colour or (60, 45, 35)
-    brow_width = (0.09 if labels["Bushy_Eyebrows"] else 0.045) * face_h
+    brow_colour = head.hair or (60, 45, 35)
+    brow_width = (0.09 if labels["Bushy_Eyebrows"] else 0.045) * h
     for side, eye_label, brow_label in ((1, "l_eye", "l_brow"), (-1, "r_eye", "r_brow")):  # person's left = image right
         ex = cx + side * eye_dx
         canvas.ellipse([ex - eye_w, eye_y - eye_h / 2, ex + eye_w, eye_y + eye_h / 2], (245, 245, 245), eye_label)
-        canvas.ellipse([ex - 0.35 * eye_w, eye_y - eye_h / 2.2, ex + 0.35 * eye_w, eye_y + eye_h / 2.2],
-                       (50, 35, 25), None)  # fmt: skip
-        by = eye_y - (0.17 + brow_raise) * face_h
-        inner, outer = (ex - side * 0.9 * eye_w, by + brow_tilt * face_h), (ex + side * 1.1 * eye_w, by - 0.02 * face_h)
-        canvas.line([inner, outer], brow_colour, brow_width / 1.0, brow_label)
+        pupil = [ex - 0.35 * eye_w, eye_y - eye_h / 2.2, ex + 0.35 * eye_w, eye_y + eye_h / 2.2]
+        canvas.ellipse(pupil, (50, 35, 25), None)
+        by = eye_y - (0.17 + brow_raise) * h
+        inner, outer = (ex - side * 0.9 * eye_w, by + brow_tilt * h), (ex + side * 1.1 * eye_w, by - 0.02 * h)
+        canvas.line([inner, outer], brow_colour, brow_width, brow_label)
     if labels["Eyeglasses"]:
         frame = (20, 20, 20)
         for side in (1, -1):
             ex = cx + side * eye_dx
-            box = [ex - 1.4 * eye_w, eye_y - 0.16 * face_h, ex + 1.4 * eye_w, eye_y + 0.14 * face_h]
+            box = [ex - 1.4 * eye_w, eye_y - 0.16 * h, ex + 1.4 * eye_w, eye_y + 0.14 * h]
             canvas.draw_photo.ellipse(canvas._xy(box), outline=frame, width=canvas.scale)
             canvas.draw_labels.ellipse(canvas._xy(box), outline=LABEL_INDEX["eye_g"], width=canvas.scale)
         canvas.line([(cx - eye_dx + 1.4 * eye_w, eye_y), (cx + eye_dx - 1.4 * eye_w, eye_y)], frame, 0.6, "eye_g")
-    # nose
-    nose_w = (0.2 if labels["Big_Nose"] else 0.13) * face_w
-    canvas.polygon([(cx, eye_y + 0.02 * face_h), (cx - nose_w, cy + 0.28 * face_h), (cx + nose_w, cy + 0.28 * face_h)],
-                   _shade(tone, 0.88), "nose")  # fmt: skip
-    # mouth and lips
-    mouth_y, mouth_w = cy + 0.52 * face_h, (0.3 if child else 0.36) * face_w
-    lip_colour = (185, 25, 45) if labels["Wearing_Lipstick"] else _shade(tone, 0.78)
+    return eye_y
+
+
+def _draw_nose_and_mouth(canvas: _Canvas, head: _Head, eye_y: float) -> tuple[float, float, float]:
+    """Nose, lips shaped by the expression; returns the mouth's half-width and the lips' top and bottom."""
+    labels, cx, cy, w, h = head.labels, head.cx, head.cy, head.w, head.h
+    expression = labels["expression"]
+    nose_w = (0.2 if labels["Big_Nose"] else 0.13) * w
+    nose = [(cx, eye_y + 0.02 * h), (cx - nose_w, cy + 0.28 * h), (cx + nose_w, cy + 0.28 * h)]
+    canvas.polygon(nose, _shade(head.tone, 0.88), "nose")
+    mouth_y, mouth_w = cy + 0.52 * h, (0.3 if head.child else 0.36) * w
+    lip_colour = (185, 25, 45) if labels["Wearing_Lipstick"] else _shade(head.tone, 0.78)
     curve = {"Happiness": 0.1, "Sadness": -0.08, "Anger": -0.02, "Disgust": 0.03}.get(expression, 0.0)
     if labels["Smiling"] and expression != "Happiness":
         curve = 0.06
     opening = 0.0
     if labels["Mouth_Slightly_Open"]:
         opening = 0.1 if expression == "Surprise" else 0.05
-    left, right = (cx - mouth_w, mouth_y - curve * face_h), (cx + mouth_w, mouth_y - curve * face_h)
+    left, right = (cx - mouth_w, mouth_y - curve * h), (cx + mouth_w, mouth_y - curve * h)
     if expression == "Disgust":
-        right = (right[0], right[1] - 0.05 * face_h)
-    upper_top, lower_bottom = mouth_y - 0.06 * face_h, mouth_y + (0.07 + opening) * face_h
+        right = (right[0], right[1] - 0.05 * h)
+    upper_top, lower_bottom = mouth_y - 0.06 * h, mouth_y + (0.07 + opening) * h
     canvas.polygon([left, (cx, upper_top), right, (cx, mouth_y)], lip_colour, "u_lip")
-    canvas.polygon([left, (cx, mouth_y + opening * face_h), right, (cx, lower_bottom)], _shade(lip_colour, 0.92),
-                   "l_lip")  # fmt: skip
+    lower_lip = [left, (cx, mouth_y + opening * h), right, (cx, lower_bottom)]
+    canvas.polygon(lower_lip, _shade(lip_colour, 0.92), "l_lip")
     if opening > 0:
-        canvas.polygon([left, (cx, mouth_y), right, (cx, mouth_y + opening * face_h)], (60, 15, 20), "mouth")
-    # facial hair (drawn as skin-covering hair regions; labelled skin as in CelebAMask-HQ)
-    beard_colour = hair_colour or (50, 40, 35)
+        canvas.polygon([left, (cx, mouth_y), right, (cx, mouth_y + opening * h)], (60, 15, 20), "mouth")
+    return mouth_w, upper_top, lower_bottom
+
+
+def _draw_beard_makeup_hat(canvas: _Canvas, head: _Head, rng: random.Random, mouth: tuple[float, float, float]):
+    """Facial hair (skin-covering, labelled skin as in CelebAMask-HQ), blush, a hat."""
+    labels, cx, cy, w, h = head.labels, head.cx, head.cy, head.w, head.h
+    mouth_w, upper_top, lower_bottom = mouth
+    beard_colour = head.hair or (50, 40, 35)
     if labels["Mustache"]:
-        canvas.polygon([(cx - mouth_w * 1.05, upper_top - 0.01 * face_h), (cx, upper_top - 0.09 * face_h),
-                        (cx + mouth_w * 1.05, upper_top - 0.01 * face_h), (cx, upper_top + 0.02 * face_h)],
-                       beard_colour, "skin")  # fmt: skip
+        mustache = [
+            (cx - mouth_w * 1.05, upper_top - 0.01 * h),
+            (cx, upper_top - 0.09 * h),
+            (cx + mouth_w * 1.05, upper_top - 0.01 * h),
+            (cx, upper_top + 0.02 * h),
+        ]
+        canvas.polygon(mustache, beard_colour, "skin")
     if labels["Goatee"]:
-        canvas.ellipse([cx - 0.22 * face_w, lower_bottom + 0.02 * face_h, cx + 0.22 * face_w, cy + 0.97 * face_h],
-                       beard_colour, "skin")  # fmt: skip
+        canvas.ellipse([cx - 0.22 * w, lower_bottom + 0.02 * h, cx + 0.22 * w, cy + 0.97 * h], beard_colour, "skin")
     elif not labels["No_Beard"]:
-        canvas.polygon([(cx - 0.95 * face_w, cy + 0.1 * face_h), (cx - 0.5 * face_w, cy + 0.85 * face_h),
-                        (cx, cy + face_h), (cx + 0.5 * face_w, cy + 0.85 * face_h), (cx + 0.95 * face_w, cy + 0.1 * face_h),
-                        (cx + 0.6 * face_w, cy + 0.72 * face_h), (cx - 0.6 * face_w, cy + 0.72 * face_h)],
-                       beard_colour, "skin")  # fmt: skip
+        beard = ((-0.95, 0.1), (-0.5, 0.85), (0, 1), (0.5, 0.85), (0.95, 0.1), (0.6, 0.72), (-0.6, 0.72))
+        canvas.polygon(head.poly(*beard), beard_colour, "skin")
     if labels["Heavy_Makeup"]:
         for side in (1, -1):
-            ex = cx + side * 0.55 * face_w
-            canvas.ellipse([ex - 0.15 * face_w, cy + 0.15 * face_h, ex + 0.15 * face_w, cy + 0.3 * face_h],
-                           (225, 120, 130), None)  # fmt: skip
+            ex = cx + side * 0.55 * w
+            canvas.ellipse([ex - 0.15 * w, cy + 0.15 * h, ex + 0.15 * w, cy + 0.3 * h], (225, 120, 130), None)
     if labels["Wearing_Hat"]:
         hat = tuple(rng.randint(10, 240) for _ in range(3))
-        canvas.polygon([(cx - 1.25 * face_w, cy - 0.68 * face_h), (cx + 1.25 * face_w, cy - 0.68 * face_h),
-                        (cx + 0.9 * face_w, cy - 0.82 * face_h), (cx + 0.75 * face_w, cy - 1.35 * face_h),
-                        (cx - 0.75 * face_w, cy - 1.35 * face_h), (cx - 0.9 * face_w, cy - 0.82 * face_h)],
-                       hat, "hat")  # fmt: skip
+        brim_and_crown = ((-1.25, -0.68), (1.25, -0.68), (0.9, -0.82), (0.75, -1.35), (-0.75, -1.35), (-0.9, -0.82))
+        canvas.polygon(head.poly(*brim_and_crown), hat, "hat")
 
-    photo, label_map = canvas.finish(size)
-    # nuisances: tilt, lighting gradient, texture, occlusion
+
+def _add_nuisances(photo: Image.Image, label_map: Image.Image, rng: random.Random, background: tuple, size: int):
+    """Tilt, a lighting gradient, sensor noise, sometimes an occluding patch (hidden parts unlabelled) and blur."""
     angle = rng.uniform(-12, 12)
     photo = photo.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=background)
     label_map = label_map.rotate(angle, resample=Image.Resampling.NEAREST, fillcolor=0)
@@ -261,7 +319,7 @@ def render_face(labels: dict, rng: random.Random, size: int = 64) -> tuple[Image
     pixels = pixels * (1 + rng.uniform(0.1, 0.35) * ramp)[..., None] * rng.uniform(0.75, 1.2)
     pixels += np.random.default_rng(rng.randrange(2**32)).normal(0, rng.uniform(2, 10), pixels.shape)
     labels_array = np.asarray(label_map, dtype=np.uint8).copy()
-    if rng.random() < 0.2:  # an occluding patch hides part of the face; hidden parts are not labelled
+    if rng.random() < 0.2:
         w, h = rng.randint(size // 6, size // 3), rng.randint(size // 6, size // 3)
         x, y = rng.randint(0, size - w), rng.randint(size // 4, size - h)
         pixels[y : y + h, x : x + w] = rng.randint(0, 255)
@@ -270,6 +328,25 @@ def render_face(labels: dict, rng: random.Random, size: int = 64) -> tuple[Image
     if rng.random() < 0.3:
         photo = photo.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 0.9)))
     return photo, labels_array
+
+
+def render_face(labels: dict, rng: random.Random, size: int = 64) -> tuple[Image.Image, np.ndarray]:
+    """Draw a face for `labels`; returns the photo and its exact label map (same size).
+
+    Back to front, as a painter would: body and hair behind the head, the head, eyes, nose and mouth, facial hair,
+    makeup and hat; then the camera's nuisances. The random draws happen in this order, so a seed always gives the
+    same face.
+    """
+    background = tuple(rng.randint(30, 230) for _ in range(3))
+    canvas = _Canvas(size, background)
+    head = _place_head(labels, rng, size)
+    _draw_body_and_back_hair(canvas, head, rng)
+    _draw_head(canvas, head)
+    eye_y = _draw_eyes(canvas, head)
+    mouth = _draw_nose_and_mouth(canvas, head, eye_y)
+    _draw_beard_makeup_hat(canvas, head, rng, mouth)
+    photo, label_map = canvas.finish(size)
+    return _add_nuisances(photo, label_map, rng, background, size)
 
 
 def synthetic_face(index: int, seed: int = 0, size: int = 64) -> dict:

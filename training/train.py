@@ -32,36 +32,59 @@ class FaceInsightScriptArguments:
 
     _argument_group_name = "FaceInsight: data, training stage, knowledge, ablations"
 
-    dataset_name: str = _flag("synthetic", "synthetic, celeba, lfwa, fairface, utkface, rafdb, affectnet, "
-                              "celebamask_hq, or a datasets folder saved with save_to_disk")  # fmt: skip
+    dataset_name: str = _flag(
+        "synthetic",
+        "synthetic, celeba, lfwa, fairface, utkface, rafdb, affectnet, "
+        "celebamask_hq, or a datasets folder saved with save_to_disk",
+    )
     dataset_dir: str | None = _flag(None, "the dataset's root in its original layout")
     num_train_faces: int = _flag(2000, "synthetic: training faces")
     num_eval_faces: int = _flag(500, "synthetic: held-out faces for the final report")
-    stage: str = _flag("stage2", "training stage: stage1 (projectors + knowledge head) or stage2 (+ LoRA on the LM)",
-                       choices=list(STAGES))  # fmt: skip
+    stage: str = _flag(
+        "stage2",
+        "training stage: stage1 (projectors + knowledge head) or stage2 (+ LoRA on the LM)",
+        choices=list(STAGES),
+    )
     derive_knowledge: bool = _flag(True, "compute C_hat and rules from the training labels")
     correlation_tau: float = 0.4
     correlation_omega: float = 0.2
     min_rule_support: int = 20
-    train_vision_tower: bool = _flag(False, "also train the image tower (needed when it starts random, as in the tiny "
-                                     "preset; the paper keeps a pretrained one frozen)")  # fmt: skip
+    train_vision_tower: bool = _flag(
+        False,
+        "also train the image tower (needed when it starts random, as in the tiny "
+        "preset; the paper keeps a pretrained one frozen)",
+    )
     train_parsing_encoder: bool = _flag(False, "also train the parsing-map encoder")
-    parsing_map_source: str = _flag("dataset", "dataset (its maps; the parser where it has none), parser (the "
-                                    "in-model parser always), blank (all background: the no-parsing ablation)",
-                                    choices=list(PARSING_MAP_SOURCES))  # fmt: skip
-    eval_parsing_map_source: str | None = _flag(None, "maps for the held-out report (default: as "
-                                                "--parsing_map_source); 'parser' measures what a user gets")  # fmt: skip
+    parsing_map_source: str = _flag(
+        "dataset",
+        "dataset (its maps; the parser where it has none), parser (the "
+        "in-model parser always), blank (all background: the no-parsing ablation)",
+        choices=list(PARSING_MAP_SOURCES),
+    )
+    eval_parsing_map_source: str | None = _flag(
+        None, "maps for the held-out report (default: as --parsing_map_source); 'parser' measures what a user gets"
+    )
     use_correlation_graph: bool = _flag(True, "false: C_hat = identity (the no-CCM ablation)")
     use_logic_rules: bool = _flag(True, "false: no mined rules and no L_c (the no-LCM ablation)")
-    save_adapter: bool = _flag(False, "stage2: also write the LoRA adapter (with the modules trained in full) to "
-                               "OUTPUT_DIR/adapter, naming --adapter_base")  # fmt: skip
-    adapter_base: str | None = _flag(None, "the base the adapter names (its Hub id once the base is published; "
-                                     "default: --model_name_or_path)")  # fmt: skip
-    on_error: str = _flag("raise", "a bad row or image: raise (stop, naming it) or skip (and count it in "
-                          "training_report.json)", choices=["raise", "skip"])  # fmt: skip
+    save_adapter: bool = _flag(
+        False,
+        "stage2: also write the LoRA adapter (with the modules trained in full) to "
+        "OUTPUT_DIR/adapter, naming --adapter_base",
+    )
+    adapter_base: str | None = _flag(
+        None, "the base the adapter names (its Hub id once the base is published; default: --model_name_or_path)"
+    )
+    on_error: str = _flag(
+        "raise",
+        "a bad row or image: raise (stop, naming it) or skip (and count it in training_report.json)",
+        choices=["raise", "skip"],
+    )
     verify_images: bool = _flag(True, "decode every image once before training (a corrupt file is found up front)")
-    overwrite: bool = _flag(False, "replace an earlier faceinsight train output in --output_dir (only what it "
-                            "wrote); without it a non-empty folder is refused, except to resume")  # fmt: skip
+    overwrite: bool = _flag(
+        False,
+        "replace an earlier faceinsight train output in --output_dir (only what it "
+        "wrote); without it a non-empty folder is refused, except to resume",
+    )
     # earlier names, kept for a release
     recipe: str | None = _flag(None, "deprecated: --stage")
     parsing_maps: str | None = _flag(None, "deprecated: --parsing_map_source")
@@ -93,12 +116,15 @@ def load_records(script_args, image_size: int, seed: int):
         train, train_report = face_datasets.synthetic_faces(script_args.num_train_faces, seed, image_size, "train")
         test, _ = face_datasets.synthetic_faces(script_args.num_eval_faces, seed, image_size, "test")
         return train, test, train_report
-    records, report = face_datasets.read_named_dataset(name, script_args.dataset_dir, script_args.on_error,
-                                                       verify_images=script_args.verify_images)  # fmt: skip
+    records, report = face_datasets.read_named_dataset(
+        name, script_args.dataset_dir, script_args.on_error, verify_images=script_args.verify_images
+    )
     train = records.filter(lambda split: split == "train", input_columns="split")
     if len(train) == 0:
-        raise ValueError(f"--dataset_name {name}: no training rows in {script_args.dataset_dir} (its splits: "
-                         f"{report['splits']}); training needs some")  # fmt: skip
+        raise ValueError(
+            f"--dataset_name {name}: no training rows in {script_args.dataset_dir} (its splits: "
+            f"{report['splits']}); training needs some"
+        )
     if report.get("skipped"):
         print(f"skipped while reading {name}: {report['skipped']} (--on_error skip; also in training_report.json)")
     test = records.filter(lambda split: split != "train", input_columns="split")
@@ -112,9 +138,11 @@ def load_model_and_processor(model_args):
 
     dtype = model_args.dtype if model_args.dtype not in (None, "auto") else None
     model = FaceInsightForConditionalGeneration.from_pretrained(
-        model_args.model_name_or_path, use_safetensors=True, dtype=getattr(torch, dtype) if dtype else None,
+        model_args.model_name_or_path,
+        use_safetensors=True,
+        dtype=getattr(torch, dtype) if dtype else None,
         attn_implementation=model_args.attn_implementation or "sdpa",
-    )  # fmt: skip
+    )
     return model, AutoProcessor.from_pretrained(model_args.model_name_or_path)
 
 
@@ -125,8 +153,13 @@ def write_knowledge(model, train_targets: list, script_args) -> dict | None:
     record_label_coverage(model.config, train_targets)
     knowledge = None
     if script_args.derive_knowledge:
-        knowledge = derive_knowledge(train_targets, model.config, tau=script_args.correlation_tau,
-                                     omega=script_args.correlation_omega, min_support=script_args.min_rule_support)  # fmt: skip
+        knowledge = derive_knowledge(
+            train_targets,
+            model.config,
+            tau=script_args.correlation_tau,
+            omega=script_args.correlation_omega,
+            min_support=script_args.min_rule_support,
+        )
         if not script_args.use_correlation_graph:
             knowledge["correlation_matrix"] = torch.eye(len(model.config.label_names)).tolist()
         if not script_args.use_logic_rules:
@@ -155,8 +188,14 @@ def choose_what_trains(model, script_args, model_args) -> tuple[object, list[str
     from peft import get_peft_model
     from trl import get_peft_config
 
-    extra = [part for part, wanted in (("vision_tower", script_args.train_vision_tower),
-                                       ("parsing_encoder", script_args.train_parsing_encoder)) if wanted]  # fmt: skip
+    extra = [
+        part
+        for part, wanted in (
+            ("vision_tower", script_args.train_vision_tower),
+            ("parsing_encoder", script_args.train_parsing_encoder),
+        )
+        if wanted
+    ]
     frozen = [part for part in ("vision_tower", "parsing_encoder") if part not in extra]
     model.freeze("parser", *frozen, *(["language_model"] if script_args.stage == "stage1" else []))
     if script_args.stage == "stage2":
@@ -197,8 +236,9 @@ def save_trained(trainer, processor, script_args, model_args, output_dir: Path):
         source = model_args.model_name_or_path
         base = script_args.adapter_base or source
         base_config = FaceInsightForConditionalGeneration.config_class.from_pretrained(source)
-        save_adapter(final, output_dir / "adapter", str(Path(base).resolve()) if Path(base).is_dir() else base,
-                     base_config)  # fmt: skip
+        save_adapter(
+            final, output_dir / "adapter", str(Path(base).resolve()) if Path(base).is_dir() else base, base_config
+        )
     if hasattr(final, "merge_and_unload"):
         final = final.merge_and_unload()
     final.eval()
@@ -242,8 +282,11 @@ def _is_complete(checkpoint: Path) -> bool:
 def latest_complete_checkpoint(output_dir: str | Path) -> str | None:
     """The newest checkpoint-N folder written to the end; newer ones that a killed run or a full disk left
     incomplete are passed over, and named."""
-    numbered = sorted((p for p in Path(output_dir).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
-                      key=lambda p: int(p.name.split("-")[-1]), reverse=True)  # fmt: skip
+    numbered = sorted(
+        (p for p in Path(output_dir).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+        key=lambda p: int(p.name.split("-")[-1]),
+        reverse=True,
+    )
     for checkpoint in numbered:
         if _is_complete(checkpoint):
             return str(checkpoint)
@@ -262,14 +305,25 @@ def resolve_resume(value: str | None, output_dir: str) -> str | None:
     if not Path(value).is_dir():
         raise FileNotFoundError(f"--resume_from_checkpoint: {value} is not a checkpoint folder")
     if not _is_complete(Path(value)):
-        raise ValueError(f"--resume_from_checkpoint: {value} is incomplete (trainer_state.json missing or truncated); "
-                         "pass 'true' to resume from the newest complete checkpoint")  # fmt: skip
+        raise ValueError(
+            f"--resume_from_checkpoint: {value} is incomplete (trainer_state.json missing or truncated); "
+            "pass 'true' to resume from the newest complete checkpoint"
+        )
     return value
 
 
 def training_report(run: TrainingRun, script_args, held_out: dict | None) -> dict:
     """What training_report.json holds."""
-    history = [{k: v for k, v in entry.items() if k in ("step", "loss", "lm_loss", "bce_loss", "logic_loss")}
-               for entry in run.trainer.state.log_history if "loss" in entry]  # fmt: skip
-    return {"data": run.data_report, "stage": script_args.stage, "also_trained": run.also_trained,
-            "steps": run.trainer.state.global_step, "loss_history": history, "held_out": held_out}  # fmt: skip
+    history = [
+        {k: v for k, v in entry.items() if k in ("step", "loss", "lm_loss", "bce_loss", "logic_loss")}
+        for entry in run.trainer.state.log_history
+        if "loss" in entry
+    ]
+    return {
+        "data": run.data_report,
+        "stage": script_args.stage,
+        "also_trained": run.also_trained,
+        "steps": run.trainer.state.global_step,
+        "loss_history": history,
+        "held_out": held_out,
+    }
