@@ -1,5 +1,5 @@
-"""Building FaceInsight models: a tiny random preset (offline, for tests and CPU demos) and assembly from pretrained
-components (a vision tower, a causal LM, optionally a SegFormer face parser), by Hub id or local folder."""
+"""Building FaceInsight models: the config and processor for given parts, the tiny random preset (offline, for tests
+and CPU demos) and its plain-LLaVA twin. Assembly from pretrained checkpoints is in `hub/assemble.py`."""
 
 from __future__ import annotations
 
@@ -10,11 +10,6 @@ from pathlib import Path
 import torch
 from transformers import (
     AutoConfig,
-    AutoImageProcessor,
-    AutoModel,
-    AutoModelForCausalLM,
-    AutoModelForSemanticSegmentation,
-    AutoTokenizer,
     PreTrainedTokenizerBase,
 )
 
@@ -62,7 +57,7 @@ def label_prompt_token_ids(tokenizer: PreTrainedTokenizerBase, prompts: list[str
 
 
 def make_processor(
-    config: FaceInsightConfig, tokenizer, image_size: int, image_mean, image_std
+    config: FaceInsightConfig, tokenizer, image_size: int, image_mean, image_std, chat_template: str | None = None
 ) -> FaceInsightProcessor:
     image_processor = FaceInsightImageProcessor(
         size=image_size,
@@ -73,7 +68,8 @@ def make_processor(
     return FaceInsightProcessor(
         image_processor=image_processor,
         tokenizer=tokenizer,
-        image_token=IMAGE_TOKEN,
+        chat_template=chat_template,
+        image_token=tokenizer.convert_ids_to_tokens(config.image_token_id),
         parsing_token=PARSING_TOKEN,
         image_seq_length=config.image_seq_length,
         parsing_seq_length=config.parsing_seq_length,
@@ -175,81 +171,4 @@ def build_tiny_llava(seed: int = 0):
     return model.eval(), llava_processor
 
 
-# --------------------------------------------------------------------------------------------------------------------
-# Assembly from pretrained components
-# --------------------------------------------------------------------------------------------------------------------
-def _vision_part(model):
-    """The vision transformer inside a dual-encoder (CLIPModel/SiglipModel) or a vision-only model."""
-    return model.vision_model if hasattr(model, "vision_model") else model
-
-
-def _vision_config_of(config):
-    return config.vision_config if hasattr(config, "vision_config") else config
-
-
-def _image_normalisation(vision: str):
-    try:
-        image_processor = AutoImageProcessor.from_pretrained(vision)
-        return list(image_processor.image_mean), list(image_processor.image_std)
-    except (OSError, ValueError, AttributeError, TypeError):
-        logger.warning("no image processor found in %s; using mean/std 0.5 (SigLIP's)", vision)
-        return [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]
-
-
-def build_from_pretrained(
-    vision: str,
-    text: str,
-    parser: str | None = None,
-    text_gguf_file: str | None = None,
-    parsing_seq_length: int | None = None,
-    **config_overrides,
-) -> tuple[FaceInsightForConditionalGeneration, FaceInsightProcessor]:
-    """Assemble FaceInsight from pretrained parts. The parsing encoder starts from the vision tower's weights;
-    projectors and knowledge modules start random. `parser` is a SegFormer checkpoint (its head is re-initialised
-    when it was not trained on the 19 CelebAMask-HQ labels); without one the parser starts random (train it with
-    `faceinsight train-parser`, or pass parsing maps)."""
-    vision_source = AutoModel.from_pretrained(vision)
-    vision_config = _vision_config_of(vision_source.config)
-    image_mean, image_std = _image_normalisation(vision)
-
-    tokenizer = AutoTokenizer.from_pretrained(text, gguf_file=text_gguf_file)
-    tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN, PARSING_TOKEN]})
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "left"
-    language_model = AutoModelForCausalLM.from_pretrained(text, gguf_file=text_gguf_file, dtype=torch.float32)
-    language_model.resize_token_embeddings(len(tokenizer))
-
-    if parser is not None:
-        parser_source = AutoModelForSemanticSegmentation.from_pretrained(
-            parser, ignore_mismatched_sizes=True, **parser_config_kwargs()
-        )
-        parser_config = parser_source.config
-    else:
-        parser_source, parser_config = None, parser_config_kwargs()
-
-    patches = vision_token_layout(vision_config)[0]
-    config = build_config(
-        vision_config,
-        language_model.config,
-        parser_config,
-        tokenizer,
-        parsing_seq_length=parsing_seq_length or max(1, patches // 4),
-        image_mean=image_mean,
-        image_std=image_std,
-        **config_overrides,
-    )
-    model = FaceInsightForConditionalGeneration(config)
-    _vision_part(model.model.vision_tower).load_state_dict(_vision_part(vision_source).state_dict())
-    _vision_part(model.model.parsing_encoder).load_state_dict(_vision_part(vision_source).state_dict())
-    model.model.language_model.load_state_dict(language_model.get_decoder().state_dict())
-    model.lm_head.load_state_dict(language_model.get_output_embeddings().state_dict())
-    if parser_source is not None:
-        model.model.parser.load_state_dict(parser_source.state_dict())
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    processor = make_processor(config, tokenizer, vision_config.image_size, image_mean, image_std)
-    return model.eval(), processor
-
-
-__all__ = ["build_tiny", "build_tiny_llava", "plain_llava_like", "build_from_pretrained", "make_processor"]
+__all__ = ["build_tiny", "build_tiny_llava", "plain_llava_like", "build_config", "make_processor"]

@@ -34,7 +34,9 @@ def _training_corpus() -> list[str]:
     return lines * 4
 
 
-def build_tiny_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:
+def build_tiny_tokenizer(
+    vocab_size: int = 512, placeholder_tokens: tuple[str, ...] = (IMAGE_TOKEN, PARSING_TOKEN)
+) -> PreTrainedTokenizerFast:
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
@@ -53,5 +55,5 @@ def build_tiny_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:
         unk_token=None,
         padding_side="left",
     )
-    wrapped.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN, PARSING_TOKEN]})
+    wrapped.add_special_tokens({"additional_special_tokens": list(placeholder_tokens)})
     return wrapped
