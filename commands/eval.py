@@ -50,8 +50,12 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--parsing_map_source",
         choices=["parser", "dataset", "blank"],
-        default="parser",
-        help="maps for the structured predictions: the model's parser (what a user gets), the dataset's, or blank",
+        help="maps for the structured predictions: the model's parser (what a user gets), the dataset's, or blank "
+        "(default: dataset with --parsing_maps_dir, else parser)",
+    )
+    parser.add_argument(
+        "--parsing_maps_dir",
+        help="maps written once by `faceinsight parse` over the dataset's images (read as the dataset's maps)",
     )
     parser.add_argument("--parsing_maps", choices=["parser", "dataset", "blank"], help=argparse.SUPPRESS)  # earlier
     trust_remote_code_flag(parser)
@@ -86,6 +90,7 @@ def run(args, output_dir: str) -> dict:
         image_size_of(processor),
         args.on_error,
         not args.no_verify_images,
+        args.parsing_maps_dir,
     )
     structured = {"auto": None, "yes": True, "no": False}[args.structured]
     return evaluate(
@@ -113,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.parsing_maps:
         warnings.warn("--parsing_maps is deprecated; use --parsing_map_source", FutureWarning, stacklevel=1)
         args.parsing_map_source = args.parsing_maps
+    if args.parsing_map_source is None:
+        args.parsing_map_source = "dataset" if args.parsing_maps_dir else "parser"
     output_dir = args.output_dir or f"eval_{Path(args.model.rstrip('/')).name}_{Path(args.dataset).name}"
     with guarded(output_dir, "eval", overwrite=args.overwrite):
         report = run(args, output_dir)

@@ -26,9 +26,11 @@ def load_split(
     image_size: int = 64,
     on_error: str = "raise",
     verify_images: bool = True,
+    parsing_maps_dir: str | None = None,
 ):
     """(records of `split`, training records or None, the reader's report): the training records give the majority
-    baseline; the report counts what was read and skipped."""
+    baseline; the report counts what was read and skipped. `parsing_maps_dir`: maps `faceinsight parse` wrote for the
+    records' images (see `face_datasets.attach_parsing_maps`)."""
     from faceinsight.training import face_datasets
 
     if dataset == "synthetic":
@@ -45,6 +47,8 @@ def load_split(
         raise ValueError(f"--split {split}: {dataset} has no such rows (its splits: {', '.join(splits)})")
     if limit:
         records = records.select(range(min(limit, len(records))))
+    if parsing_maps_dir:
+        records = face_datasets.attach_parsing_maps(records, parsing_maps_dir)
     train = everything.filter(lambda s: s == "train", input_columns="split")
     return records, (train if len(train) else None), report
 

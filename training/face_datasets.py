@@ -454,6 +454,51 @@ READERS = {
 }
 
 
+def parsing_maps_index(maps_dir: str | Path, flag: str = "--parsing_maps_dir") -> dict[str, Path]:
+    """{resolved image path: its label map} from what `faceinsight parse` wrote (NAME.json names the image,
+    NAME_labels.png is its map)."""
+    maps_dir = Path(maps_dir)
+    if not maps_dir.is_dir():
+        raise FileNotFoundError(f"{flag} {maps_dir}: no such folder")
+    index = {}
+    for stats in sorted(maps_dir.glob("*.json")):
+        label_map = stats.with_name(f"{stats.stem}_labels.png")
+        try:
+            image = json.loads(stats.read_text(encoding="utf-8"))["image"]
+        except (ValueError, KeyError, TypeError, OSError):
+            continue  # not a file `faceinsight parse` wrote
+        if label_map.is_file():
+            index[str(Path(image).resolve())] = label_map
+    if not index:
+        raise FileNotFoundError(f"{flag} {maps_dir}: no maps written by `faceinsight parse` in it")
+    return index
+
+
+def attach_parsing_maps(records: datasets.Dataset, maps_dir: str | Path, flag: str = "--parsing_maps_dir"):
+    """`records` with the maps `faceinsight parse` wrote into `maps_dir` for every image that has no map of its own
+    in the dataset, so that training and evaluation never run the parser on them. Every such image needs a map."""
+    index = parsing_maps_index(maps_dir, flag)
+    raw = records.cast_column("image", datasets.Image(decode=False)).cast_column(
+        "parsing_map", datasets.Image(decode=False)
+    )
+    maps, missing = [], []
+    for image, own in zip(raw["image"], raw["parsing_map"]):
+        if own is not None:
+            maps.append(own)
+            continue
+        path = image.get("path") if image else None
+        found = index.get(str(Path(path).resolve())) if path else None
+        if found is None:
+            missing.append(path or "(an image held as bytes)")
+        maps.append({"path": str(found), "bytes": None} if found else None)
+    if missing:
+        raise FileNotFoundError(
+            f"{flag} {maps_dir}: no map for {len(missing)} of {len(maps)} images (first: {missing[0]}); run "
+            f"`faceinsight parse` over them"
+        )
+    return records.remove_columns("parsing_map").add_column("parsing_map", maps, feature=datasets.Image())
+
+
 def read_named_dataset(
     name: str,
     dataset_dir: str | None,

@@ -61,6 +61,11 @@ class FaceInsightScriptArguments:
         "in-model parser always), blank (all background: the no-parsing ablation)",
         choices=list(PARSING_MAP_SOURCES),
     )
+    parsing_maps_dir: str | None = _flag(
+        None,
+        "maps written once by `faceinsight parse` over the dataset's images: every image without a map "
+        "of its own takes its map from there, and the parser never runs in the training loop",
+    )
     eval_parsing_map_source: str | None = _flag(
         None, "maps for the held-out report (default: as --parsing_map_source); 'parser' measures what a user gets"
     )
@@ -128,6 +133,9 @@ def load_records(script_args, image_size: int, seed: int):
     if report.get("skipped"):
         print(f"skipped while reading {name}: {report['skipped']} (--on_error skip; also in training_report.json)")
     test = records.filter(lambda split: split != "train", input_columns="split")
+    if script_args.parsing_maps_dir:
+        train = face_datasets.attach_parsing_maps(train, script_args.parsing_maps_dir)
+        test = face_datasets.attach_parsing_maps(test, script_args.parsing_maps_dir) if len(test) else test
     return train, test, report
 
 
