@@ -3,7 +3,9 @@
 Both models use the same vision config (SigLIP-base/16 at 224 px: 196 image tokens, last layer, all patches), the
 same text config (SmolLM2-135M's Llama layout), random weights, the same prompt and image. FaceInsight additionally
 runs its parsing branch in prefill (SegFormer-B0 parser, a second SigLIP-base encoding the rendered map, 49 parsing
-tokens) and the knowledge head. Each model is measured in its own child process so peak memory is its own.
+tokens) and the knowledge head. Both models are built once, in one process, and measured interleaved (LLaVA,
+FaceInsight, LLaVA, ...; medians of each), so noise on a busy machine lands on both alike. Memory: the weights, plus
+on CUDA the largest peak above them during the model's own calls.
 
     python benchmarks/bench_model.py [--device cpu|cuda] [--repeats 5] [--new-tokens 32] [--json out.json]
 
@@ -16,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import platform
-import resource
 import statistics
 import time
 
@@ -52,37 +52,78 @@ SEGFORMER_B0 = dict(
     sr_ratios=[8, 4, 2, 1],
     decoder_hidden_size=256,
 )
-PARSING_SEQ_LENGTH = 49
-IMAGE_TOKENS = 196
+CLIP_L_14_336 = dict(
+    model_type="clip_vision_model",
+    hidden_size=1024,
+    intermediate_size=4096,
+    num_hidden_layers=24,
+    num_attention_heads=16,
+    image_size=336,
+    patch_size=14,
+    projection_dim=768,
+)
+VICUNA_7B = dict(
+    model_type="llama",
+    hidden_size=4096,
+    intermediate_size=11008,
+    num_hidden_layers=32,
+    num_attention_heads=32,
+    num_key_value_heads=32,
+    max_position_embeddings=4096,
+    tie_word_embeddings=False,
+    rms_norm_eps=1e-5,
+    vocab_size=32064,
+)
+# layout: (vision, text, LLaVA feature layer, select strategy, image tokens, parsing tokens)
+LAYOUTS = {
+    "base": (SIGLIP_BASE_16_224, SMOLLM2_135M, -1, "full", 196, 49),
+    "llava-1.5-7b": (CLIP_L_14_336, VICUNA_7B, -2, "default", 576, 144),  # random weights; for a GPU
+}
 QUESTION = "Look at this face. Which facial expression does the person show, how old are they, and are they smiling?"
 
 
-def build(kind: str, device: str, dtype):
-    """(model, inputs) for 'llava' or 'faceinsight' with identical vision/text configs and the same prompt."""
+def build(kind: str, device: str, dtype, layout: str = "base"):
+    """(model, inputs) for 'llava' or 'faceinsight' with identical vision/text configs and the same prompt; the models
+    are made on `device` in `dtype` directly (a 7B layout never exists in float32)."""
     import torch
     from PIL import Image
     from skimage.data import astronaut
-    from transformers import AutoConfig, LlavaConfig, LlavaForConditionalGeneration
+    from transformers import AutoConfig
 
     from faceinsight.hub.build import build_config, make_processor, parser_config_kwargs
     from faceinsight.hub.tokenizer import build_tiny_tokenizer
-    from faceinsight.modeling.modeling_faceinsight import FaceInsightForConditionalGeneration
 
+    vision, text, layer, strategy, image_tokens, parsing_tokens = LAYOUTS[layout]
     torch.manual_seed(0)
     tokenizer = build_tiny_tokenizer()
-    text = {**SMOLLM2_135M, "vocab_size": SMOLLM2_135M["vocab_size"]}
-    vision_config = AutoConfig.for_model(**SIGLIP_BASE_16_224)
-    config = build_config(vision_config, text, parser_config_kwargs(SEGFORMER_B0), tokenizer, PARSING_SEQ_LENGTH)
-    processor = make_processor(config, tokenizer, 224, config.image_mean, config.image_std)
+    vision_config = AutoConfig.for_model(**vision)
+    config = build_config(
+        vision_config,
+        dict(text),
+        parser_config_kwargs(SEGFORMER_B0),
+        tokenizer,
+        parsing_tokens,
+        vision_feature_layer=layer,
+        vision_feature_select_strategy=strategy,
+        parsing_feature_layer=layer,
+        parsing_feature_select_strategy=strategy,
+    )
+    assert config.image_seq_length == image_tokens
+    processor = make_processor(config, tokenizer, vision["image_size"], config.image_mean, config.image_std)
     face = Image.fromarray(astronaut()).crop((140, 20, 340, 220))
     prompt = processor.apply_chat_template(
         [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": QUESTION}]}],
         add_generation_prompt=True,
     )
     inputs = processor(images=[face], text=prompt, return_tensors="pt")
-    if kind == "faceinsight":
-        model = FaceInsightForConditionalGeneration(config)
-    else:
+    default_dtype = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            model = _make(kind, config, vision_config, layer, strategy, image_tokens)
+    finally:
+        torch.set_default_dtype(default_dtype)
+    if kind == "llava":
         # same prompt with the parsing tokens removed: LLaVA gets exactly the image tokens and the text
         keep = inputs["input_ids"][0] != config.parsing_token_id
         inputs = {
@@ -90,15 +131,6 @@ def build(kind: str, device: str, dtype):
             "attention_mask": inputs["attention_mask"][:, keep],
             "pixel_values": inputs["pixel_values"],
         }
-        llava_config = LlavaConfig(
-            vision_config=vision_config.to_dict(),
-            text_config=config.text_config.to_dict(),
-            image_token_id=config.image_token_id,
-            image_seq_length=IMAGE_TOKENS,
-            vision_feature_layer=-1,
-            vision_feature_select_strategy="full",
-        )
-        model = LlavaForConditionalGeneration(llava_config)
     model.generation_config.eos_token_id = None
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model = model.to(device=device, dtype=dtype).eval()
@@ -108,85 +140,120 @@ def build(kind: str, device: str, dtype):
     return model, inputs
 
 
-def measure(kind: str, device: str, dtype_name: str, repeats: int, new_tokens: int, queue):
+def _timer(device: str):
+    import torch
+
+    def timed(fn, *args):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn(*args)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    return timed
+
+
+def _make(kind, config, vision_config, layer, strategy, image_tokens):
+    from transformers import LlavaConfig, LlavaForConditionalGeneration
+
+    from faceinsight.modeling.modeling_faceinsight import FaceInsightForConditionalGeneration
+
+    if kind == "faceinsight":
+        return FaceInsightForConditionalGeneration(config)
+    llava_config = LlavaConfig(
+        vision_config=vision_config.to_dict(),
+        text_config=config.text_config.to_dict(),
+        image_token_id=config.image_token_id,
+        image_seq_length=image_tokens,
+        vision_feature_layer=layer,
+        vision_feature_select_strategy=strategy,
+    )
+    return LlavaForConditionalGeneration(llava_config)
+
+
+def measure(device: str, dtype_name: str, repeats: int, new_tokens: int, layout: str = "base") -> dict:
+    """Both models built once in this process and measured interleaved (LLaVA, FaceInsight, LLaVA, ...): machine
+    noise lands on both alike, and the medians compare like with like."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    torch.set_num_threads(torch.get_num_threads())
     dtype = getattr(torch, dtype_name)
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    model, inputs = build(kind, device, dtype)
+    kinds = ("llava", "faceinsight")
+    built = {kind: build(kind, device, dtype, layout) for kind in kinds}
+    timed = _timer(device)
+    figures = {kind: {"prefill": [], "decode": [], "activation_peak": 0.0} for kind in kinds}
 
-    def sync():
-        if device == "cuda":
-            torch.cuda.synchronize()
+    def prefill(kind):
+        model, inputs = built[kind]
+        model(**inputs, use_cache=True, logits_to_keep=1)
 
-    def timed(fn):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        return time.perf_counter() - start
+    def generate(kind, n):
+        model, inputs = built[kind]
+        model.generate(**inputs, max_new_tokens=n, min_new_tokens=n, do_sample=False)
 
     with torch.no_grad():
-        with FlopCounterMode(display=False) as counter:
-            model(**inputs, use_cache=True, logits_to_keep=1)
-        prefill_flops = counter.get_total_flops()
-
-        def prefill():
-            model(**inputs, use_cache=True, logits_to_keep=1)
-
-        def generate(n):
-            model.generate(**inputs, max_new_tokens=n, min_new_tokens=n, do_sample=False)
-
-        for _ in range(2):  # warm-up
-            prefill()
-        generate(2)
-        if device == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-        prefill_times = [timed(prefill) for _ in range(repeats)]
-        # decode time: generating 1 + N tokens minus generating 1 token (both include the same prefill)
-        decode_times = [timed(lambda: generate(1 + new_tokens)) - timed(lambda: generate(1)) for _ in range(repeats)]
-    peak = (
-        torch.cuda.max_memory_allocated() / 2**20
-        if device == "cuda"
-        else (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
-    )
-    queue.put(
-        {
+        flops = {}
+        for kind in kinds:
+            with FlopCounterMode(display=False) as counter:
+                prefill(kind)
+            flops[kind] = counter.get_total_flops()
+            for _ in range(2):  # warm-up
+                prefill(kind)
+            generate(kind, 2)
+        for _ in range(repeats):
+            for kind in kinds:
+                if device == "cuda":
+                    torch.cuda.reset_peak_memory_stats()
+                    resident = torch.cuda.memory_allocated()
+                figures[kind]["prefill"].append(timed(prefill, kind))
+                # decode time: generating 1 + N tokens minus generating 1 token (both include the same prefill)
+                decode = timed(generate, kind, 1 + new_tokens) - timed(generate, kind, 1)
+                figures[kind]["decode"].append(decode)
+                if device == "cuda":
+                    extra = (torch.cuda.max_memory_allocated() - resident) / 2**20
+                    figures[kind]["activation_peak"] = max(figures[kind]["activation_peak"], extra)
+    results = {}
+    for kind in kinds:
+        model, inputs = built[kind]
+        weights = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20
+        results[kind] = {
             "model": kind,
             "parameters_m": sum(p.numel() for p in model.parameters()) / 1e6,
             "prompt_tokens": int(inputs["input_ids"].shape[1]),
-            "prefill_gflops": prefill_flops / 1e9,
-            "prefill_ms": 1000 * statistics.median(prefill_times),
-            "decode_tokens_per_s": new_tokens / statistics.median(decode_times),
-            "peak_memory_mib": peak,
+            "prefill_gflops": flops[kind] / 1e9,
+            "prefill_ms": 1000 * statistics.median(figures[kind]["prefill"]),
+            "decode_tokens_per_s": new_tokens / statistics.median(figures[kind]["decode"]),
+            # weights plus (on CUDA) the largest activation/cache peak above them during its own calls
+            "peak_memory_mib": weights + figures[kind]["activation_peak"],
         }
-    )
+    return results
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--dtype", default=None, help="float32 (CPU default) or bfloat16 (CUDA default)")
+    parser.add_argument(
+        "--layout",
+        default="base",
+        choices=sorted(LAYOUTS),
+        help="base: SigLIP-base/16 + SmolLM2-135M; llava-1.5-7b: CLIP ViT-L/14-336 + a 7B Llama (GPU)",
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     dtype = args.dtype or ("bfloat16" if args.device == "cuda" else "float32")
 
-    context = mp.get_context("spawn")
-    results = {}
-    for kind in ("llava", "faceinsight"):
-        queue = context.Queue()
-        process = context.Process(target=measure, args=(kind, args.device, dtype, args.repeats, args.new_tokens, queue))
-        process.start()
-        results[kind] = queue.get()
-        process.join()
-
     import torch
 
-    print(f"device={args.device} dtype={dtype} threads={torch.get_num_threads()} cpu={platform.processor() or 'n/a'}")
+    results = measure(args.device, dtype, args.repeats, args.new_tokens, args.layout)
+
+    print(
+        f"layout={args.layout} device={args.device} dtype={dtype} threads={torch.get_num_threads()} cpu={platform.processor() or 'n/a'}"
+    )
     if args.device == "cuda":
         print(f"gpu={torch.cuda.get_device_name()}")
     header = [
@@ -219,7 +286,14 @@ def main():
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(
-                {"device": args.device, "dtype": dtype, "results": results, "ratios": ratios, "checks": checks},
+                {
+                    "layout": args.layout,
+                    "device": args.device,
+                    "dtype": dtype,
+                    "results": results,
+                    "ratios": ratios,
+                    "checks": checks,
+                },
                 handle,
                 indent=2,
             )

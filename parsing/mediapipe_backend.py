@@ -20,6 +20,7 @@ It cannot produce: eye_g (eyeglasses), l_ear/r_ear (ears become hair or backgrou
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -133,6 +134,7 @@ class MediaPipeFaceParser:
         )
         self.max_faces = max_faces
         self._person = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceinsight-person")
         self.min_side = min_side
         self.contours = {
             "skin": edges_to_polygon(connections.FACEMESH_FACE_OVAL),
@@ -151,6 +153,7 @@ class MediaPipeFaceParser:
         self._crop_mesh.close()
         self._face_mesh.close()
         self._person.close()
+        self._pool.shutdown()
 
     def __enter__(self):
         return self
@@ -179,13 +182,16 @@ class MediaPipeFaceParser:
         width, height = image.size
         label_map = np.zeros((height, width), dtype=np.uint8)
         detection_input = self._upscaled(image)
+        # the person segmenter does not depend on the faces: it runs on a second thread while they are found (the
+        # graphs wait outside the GIL), and its mask is used only when a face is
+        person_mask = self._pool.submit(lambda: self._person.process(detection_input).segmentation_mask)
         faces = self._meshes_from_detections(image, detection_input)
         if not faces:  # the mesh's own (short-range) detector as a second opinion
             meshes = self._face_mesh.process(detection_input).multi_face_landmarks or []
             faces = [np.array([(p.x * width, p.y * height) for p in m.landmark], dtype=np.float32) for m in meshes]
+        person = person_mask.result()
         if not faces:
             return FaceParsingResult(label_map=label_map)
-        person = self._person.process(detection_input).segmentation_mask
         if person.shape != (height, width):
             person = np.asarray(Image.fromarray(person).resize((width, height), Image.Resampling.BILINEAR))
         self._paint_person(label_map, person > 0.5, faces)
@@ -226,18 +232,27 @@ class MediaPipeFaceParser:
                 faces.append(points * np.array([int(side), int(side)], dtype=np.float32) + np.array([left, top]))
         return faces
 
-    def _polygon_mask(self, shape, points: np.ndarray) -> np.ndarray:
-        canvas = Image.new("L", (shape[1], shape[0]), 0)
-        ImageDraw.Draw(canvas).polygon([tuple(p) for p in points.tolist()], fill=1)
-        return np.asarray(canvas, dtype=bool)
+    @staticmethod
+    def _fill_polygon(label_map: np.ndarray, points: np.ndarray, value: int):
+        """label_map[inside the polygon] = value, drawn only over the polygon's bounding box (shifted by whole
+        pixels, so the same pixels as on a full-size canvas)."""
+        height, width = label_map.shape
+        x0, y0 = (int(v) for v in np.floor(points.min(0)).clip(0))
+        x1, y1 = int(min(width, np.ceil(points[:, 0].max()) + 2)), int(min(height, np.ceil(points[:, 1].max()) + 2))
+        if x1 <= x0 or y1 <= y0:
+            return
+        canvas = Image.new("L", (x1 - x0, y1 - y0), 0)
+        ImageDraw.Draw(canvas).polygon([(x - x0, y - y0) for x, y in points.tolist()], fill=1)
+        label_map[y0:y1, x0:x1][np.asarray(canvas, dtype=bool)] = value
 
     def _paint_person(self, label_map: np.ndarray, person: np.ndarray, faces: list[np.ndarray]):
         """Person pixels outside the face: hair above the mouth line, neck in a band under the chin inside the
         face's width, cloth elsewhere below the mouth line. With several faces, the horizontally nearest face wins."""
         height, width = label_map.shape
-        rows, columns = np.mgrid[0:height, 0:width]
+        rows, columns = np.arange(height)[:, None], np.arange(width)[None, :]
         centres = np.stack([points[self.contours["skin"]].mean(0) for points in faces])
         nearest = np.argmin(np.abs(columns[..., None] - centres[:, 0]), axis=-1) if len(faces) > 1 else 0
+        nearest = np.broadcast_to(nearest, (height, width)) if len(faces) > 1 else 0
         for index, points in enumerate(faces):
             mine = person & (nearest == index)
             oval = points[self.contours["skin"]]
@@ -256,12 +271,10 @@ class MediaPipeFaceParser:
             label_map[below & in_neck_band] = LABEL_INDEX["neck"]
 
     def _paint_face(self, label_map: np.ndarray, points: np.ndarray):
-        shape = label_map.shape
-        label_map[self._polygon_mask(shape, points[self.contours["skin"]])] = LABEL_INDEX["skin"]
-        nose = self._convex_hull(points[self.nose_points])
-        label_map[self._polygon_mask(shape, nose)] = LABEL_INDEX["nose"]
+        self._fill_polygon(label_map, points[self.contours["skin"]], LABEL_INDEX["skin"])
+        self._fill_polygon(label_map, self._convex_hull(points[self.nose_points]), LABEL_INDEX["nose"])
         for part in ("l_brow", "r_brow", "l_eye", "r_eye", "u_lip", "l_lip", "mouth"):
-            label_map[self._polygon_mask(shape, points[self.contours[part]])] = LABEL_INDEX[part]
+            self._fill_polygon(label_map, points[self.contours[part]], LABEL_INDEX[part])
 
     @staticmethod
     def _convex_hull(points: np.ndarray) -> np.ndarray:
