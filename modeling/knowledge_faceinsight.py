@@ -10,6 +10,8 @@
 This file is uploaded to the Hub as remote code: it imports only `torch`.
 """
 
+import math
+
 import torch
 from torch import nn
 
@@ -230,93 +232,130 @@ class FaceInsightLogicalConstraintModule(nn.Module):
 
     @torch.no_grad()
     def decide(self, probabilities: torch.Tensor) -> torch.Tensor:
-        """Logic-consistent 0/1 decisions (B x N).
-
-        Guarantees: exactly one value per categorical facet, and no exclusion rule violated among the decisions
-        (where the schema makes that possible). Implications are repaired at the cheapest confidence cost (switching
-        a binary label, or moving a categorical facet to another value), each label and facet changed at most once
-        so the repair always terminates.
-        """
-        return torch.stack([self._decide_one(row) for row in probabilities.float().cpu()]).to(probabilities.device)
-
-    def _decide_one(self, p: torch.Tensor) -> torch.Tensor:
+        """Logic-consistent 0/1 decisions (B x N): per image, the most probable assignment (each label node an
+        independent Bernoulli with its predicted probability) with exactly one value per categorical facet that
+        violates no exclusion and no implication, found exactly (`most_probable_consistent`). Where a group of
+        rules contradicts itself, the group's most probable assignment breaking no exclusion is taken (and where
+        even the exclusions contradict each other, its unconstrained decisions: argmax per facet, 0.5 per label)."""
         exclusions = [tuple(pair) for pair in self.exclusions.tolist()]
         implications = [tuple(pair) for pair in self.implications.tolist()]
-        excluded_by = {}
-        for a, b in exclusions:
-            excluded_by.setdefault(a, set()).add(b)
-            excluded_by.setdefault(b, set()).add(a)
-        on = torch.zeros_like(p, dtype=torch.bool)
+        rows = probabilities.float().cpu().tolist()
+        decided = [
+            most_probable_consistent(row, self.num_binary, self.facet_indices, exclusions, implications) for row in rows
+        ]
+        return torch.tensor(decided, dtype=torch.bool, device=probabilities.device).reshape(probabilities.shape)
 
-        # 1. categorical facets, most confident facet first: best value not excluded by values already chosen
-        for values in sorted(self.facet_indices, key=lambda idx: -float(p[idx].max())):
-            ranked = sorted(values, key=lambda i: -float(p[i]))
-            allowed = [i for i in ranked if not any(on[j] for j in excluded_by.get(i, ()))]
-            on[(allowed or ranked)[0]] = True
 
-        def is_binary(i):
-            return i < self.num_binary
+# --------------------------------------------------------------------------------------------------------------------
+# Exact logic-consistent decisions
+# --------------------------------------------------------------------------------------------------------------------
+def _units(probabilities: list, num_binary: int, facets: list) -> tuple[list, dict]:
+    """Decision units and their options: a binary label is a unit with two options (off, on), a categorical facet a
+    unit with one option per value. Each option is (log-probability of the unit's nodes under it, nodes it turns
+    on), options sorted best first; also node -> unit."""
+    eps = 1e-6
+    on = [math.log(min(max(q, eps), 1 - eps)) for q in probabilities]
+    off = [math.log(min(max(1 - q, eps), 1 - eps)) for q in probabilities]
+    units, unit_of = [], {}
+    for i in range(num_binary):
+        unit_of[i] = len(units)
+        units.append(sorted([(off[i], ()), (on[i], (i,))], key=lambda option: -option[0]))
+    for values in facets:
+        everything_off = sum(off[v] for v in values)
+        for v in values:
+            unit_of[v] = len(units)
+        units.append(sorted([(everything_off - off[v] + on[v], (v,)) for v in values], key=lambda o: -o[0]))
+    return units, unit_of
 
-        def clashes(i):
-            return any(on[j] for j in excluded_by.get(i, ()))
 
-        # 2. binary attributes, most confident first, never switched on against an exclusion
-        for i in sorted(range(self.num_binary), key=lambda i: -float(p[i])):
-            if p[i] >= 0.5 and not clashes(i):
-                on[i] = True
+def _components(num_units: int, rules: list, unit_of: dict) -> list[list[int]]:
+    """Groups of units tied together by rules (units in no rule are left out: their best option stands)."""
+    parent = list(range(num_units))
 
-        # 3. implications a -> b, repaired at the lowest confidence cost without breaking an exclusion:
-        #    switch b on (a binary b, or b's facet moved to b), or switch a off (a binary a, or a's facet moved to its
-        #    best other value). Each label and facet changes at most once, so the repair always terminates.
-        facet_of = {i: tuple(values) for values in self.facet_indices for i in values}
-        flipped, moved_facets = set(), set()
+    def root(u):
+        while parent[u] != u:
+            parent[u] = parent[parent[u]]
+            u = parent[u]
+        return u
 
-        def clashes_without(i, leaving):
-            return any(on[j] and j != leaving for j in excluded_by.get(i, ()))
+    touched = set()
+    for _, a, b in rules:
+        ua, ub = unit_of[a], unit_of[b]
+        touched.update((ua, ub))
+        parent[root(ua)] = root(ub)
+    groups = {}
+    for u in sorted(touched):
+        groups.setdefault(root(u), []).append(u)
+    return list(groups.values())
 
-        def options(a, b):
-            """(cost, action) pairs that repair a violated a -> b."""
-            found = []
-            if is_binary(b) and b not in flipped and not clashes(b):
-                found.append((0.5 - float(p[b]), ("on", b)))
-            if not is_binary(b) and facet_of[b] not in moved_facets:
-                current = next(i for i in facet_of[b] if on[i])
-                if not clashes_without(b, current):
-                    found.append((float(p[current]) - float(p[b]), ("move", current, b)))
-            if is_binary(a) and a not in flipped:
-                found.append((float(p[a]) - 0.5, ("off", a)))
-            if not is_binary(a) and facet_of[a] not in moved_facets:
-                others = [i for i in facet_of[a] if i != a and not clashes_without(i, a)]
-                if others:
-                    best = max(others, key=lambda i: float(p[i]))
-                    found.append((float(p[a]) - float(p[best]), ("move", a, best)))
-            return found
 
-        changed = True
-        while changed:
-            changed = False
-            for a, b in implications:
-                if not (on[a] and not on[b]):
-                    continue
-                choices = options(a, b)
-                if not choices:
-                    continue
-                _, action = min(choices, key=lambda choice: choice[0])
-                if action[0] == "on":
-                    on[action[1]] = True
-                    flipped.add(action[1])
-                elif action[0] == "off":
-                    on[action[1]] = False
-                    flipped.add(action[1])
-                else:
-                    on[action[1]], on[action[2]] = False, True
-                    moved_facets.add(facet_of[action[1]])
-                changed = True
+def _search(group: list[int], units: list, unit_of: dict, rules: list) -> dict | None:
+    """Branch and bound over one group: {unit: option index} of the highest total log-probability that breaks no
+    rule, or None when no assignment satisfies the group's rules. Exact: a branch is cut only when even the best
+    option of every unit still open cannot beat the best complete assignment found."""
+    degree = {u: 0 for u in group}
+    for _, a, b in rules:
+        for u in {unit_of[a], unit_of[b]}:
+            if u in degree:
+                degree[u] += 1
+    order = sorted(group, key=lambda u: (-degree[u], u))
+    position = {u: k for k, u in enumerate(order)}
+    # the rules to check once a unit is set: those whose other end is already set (or in the same unit)
+    checks = {u: [] for u in order}
+    for kind, a, b in rules:
+        ua, ub = unit_of[a], unit_of[b]
+        if ua in position and ub in position:
+            checks[max((ua, ub), key=position.get)].append((kind, a, b))
+    bound = [0.0] * (len(order) + 1)
+    for k in range(len(order) - 1, -1, -1):
+        bound[k] = bound[k + 1] + units[order[k]][0][0]
+    chosen, on_nodes = {}, set()
+    best = {"score": -math.inf, "assignment": None}
 
-        # 4. safety net: no exclusion may survive (switch off the less confident binary label)
-        for a, b in exclusions:
-            if on[a] and on[b]:
-                candidates = [i for i in (a, b) if is_binary(i)]
-                if candidates:
-                    on[min(candidates, key=lambda i: float(p[i]))] = False
-        return on
+    def consistent(u):
+        for kind, a, b in checks[u]:
+            if kind == "exclusion" and a in on_nodes and b in on_nodes:
+                return False
+            if kind == "implication" and a in on_nodes and b not in on_nodes:
+                return False
+        return True
+
+    def visit(k, score):
+        if score + bound[k] <= best["score"]:
+            return
+        if k == len(order):
+            best["score"], best["assignment"] = score, dict(chosen)
+            return
+        u = order[k]
+        for index, (option_score, nodes) in enumerate(units[u]):
+            on_nodes.update(nodes)
+            chosen[u] = index
+            if consistent(u):
+                visit(k + 1, score + option_score)
+            on_nodes.difference_update(nodes)
+        del chosen[u]
+
+    visit(0, 0.0)
+    return best["assignment"]
+
+
+def most_probable_consistent(
+    probabilities: list, num_binary: int, facets: list, exclusions: list, implications: list
+) -> list[bool]:
+    """The most probable 0/1 assignment of the label nodes (binary labels first, then each facet's values) with one
+    value per facet, no exclusion (a and b both on) and no implication (a on, b off) violated: the paper's
+    logic-consistent decision, solved exactly per group of units the rules tie together."""
+    units, unit_of = _units(probabilities, num_binary, facets)
+    rules = [("exclusion", a, b) for a, b in exclusions] + [("implication", a, b) for a, b in implications]
+    choice = [0] * len(units)  # every unit's best option, kept where no rule reaches it
+    exclusions_only = [rule for rule in rules if rule[0] == "exclusion"]
+    for group in _components(len(units), rules, unit_of):
+        # rules that contradict each other: keep the exclusions at least (then nothing) for this group
+        assignment = _search(group, units, unit_of, rules) or _search(group, units, unit_of, exclusions_only)
+        for u, index in (assignment or {}).items():
+            choice[u] = index
+    decisions = [False] * len(probabilities)
+    for u, index in enumerate(choice):
+        for node in units[u][index][1]:
+            decisions[node] = True
+    return decisions
