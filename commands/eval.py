@@ -25,7 +25,7 @@ def parser() -> argparse.ArgumentParser:
         "--dataset",
         default="synthetic",
         help="synthetic, celeba, lfwa, fairface, utkface, rafdb, "
-        "affectnet, celebamask_hq, or a folder saved with datasets' save_to_disk",
+        "affectnet, celebamask_hq, maadface, or a folder saved with datasets' save_to_disk",
     )
     parser.add_argument("--dataset_dir", help="the dataset's root in its original layout")
     parser.add_argument("--split", default="test")

@@ -80,9 +80,9 @@ def image_size_of(processor) -> int:
 
 
 def default_schema():
-    from faceinsight.modeling.schema_faceinsight import LabelSchema
+    from faceinsight.modeling.schema_faceinsight import FACE_ATTRIBUTES, LabelSchema
 
-    return LabelSchema()
+    return LabelSchema(binary_attributes=FACE_ATTRIBUTES)
 
 
 def evaluate(

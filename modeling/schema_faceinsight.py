@@ -4,7 +4,8 @@ Glossary (one name per concept, used the same way in every file):
 
 * **label node**: one node of the label graph, one column of every label vector: a binary attribute ("Eyeglasses")
   or one value of a facet ("expression:Happiness", named ``"facet:value"``). The default schema has 65.
-* **binary attribute**: a label node that is present or absent on its own (CelebA's 40; MAAD-Face's beside them).
+* **binary attribute**: a label node that is present or absent on its own (CelebA's 40, the default; MAAD-Face's
+  13 others beside them in FACE_ATTRIBUTES).
 * **facet**: a categorical label whose values are label nodes, exactly one true per face (age bin, gender, race,
   expression).
 * **face labels**: what is known about a face, one entry per label node (1, 0, or -100 = unknown), the targets of
@@ -121,6 +122,59 @@ CELEBA_ATTRIBUTES = (
     "Wearing_Necktie",
     "Young",
 )
+# MAAD-Face's 47 binary attributes (Terhörst et al. 2021, on VGGFace2 images), in the column order of MAAD_Face.csv
+MAAD_FACE_ATTRIBUTES = (
+    "Male",
+    "Young",
+    "Middle_Aged",
+    "Senior",
+    "Asian",
+    "White",
+    "Black",
+    "Rosy_Cheeks",
+    "Shiny_Skin",
+    "Bald",
+    "Wavy_Hair",
+    "Receding_Hairline",
+    "Bangs",
+    "Sideburns",
+    "Black_Hair",
+    "Blond_Hair",
+    "Brown_Hair",
+    "Gray_Hair",
+    "No_Beard",
+    "Mustache",
+    "5_o_Clock_Shadow",
+    "Goatee",
+    "Oval_Face",
+    "Square_Face",
+    "Round_Face",
+    "Double_Chin",
+    "High_Cheekbones",
+    "Chubby",
+    "Obstructed_Forehead",
+    "Fully_Visible_Forehead",
+    "Brown_Eyes",
+    "Bags_Under_Eyes",
+    "Bushy_Eyebrows",
+    "Arched_Eyebrows",
+    "Mouth_Closed",
+    "Smiling",
+    "Big_Lips",
+    "Big_Nose",
+    "Pointy_Nose",
+    "Heavy_Makeup",
+    "Wearing_Hat",
+    "Wearing_Earrings",
+    "Wearing_Necktie",
+    "Wearing_Lipstick",
+    "No_Eyewear",
+    "Eyeglasses",
+    "Attractive",
+)
+# Every binary attribute a dataset here labels: CelebA's 40, then MAAD-Face's 13 others (shared names merged; MAAD's
+# age and race attributes stay attributes: they do not map onto the age bins and race groups of the facets)
+FACE_ATTRIBUTES = CELEBA_ATTRIBUTES + tuple(name for name in MAAD_FACE_ATTRIBUTES if name not in CELEBA_ATTRIBUTES)
 AGE_BINS = ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70+")
 GENDERS = ("Male", "Female")
 RACES = ("White", "Black", "Latino_Hispanic", "East Asian", "Southeast Asian", "Indian", "Middle Eastern")

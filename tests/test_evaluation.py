@@ -268,3 +268,33 @@ def test_the_violation_rate_counts_definitional_rules(tiny):
     predictions = targets.copy()
     predictions[0, names.index("Male")] = 1 - predictions[0, names.index("Male")]  # gender and Male now disagree
     assert score_predictions(predictions, targets, config, rules)["logic_violation_rate"] == 0.25
+
+
+def test_eval_reads_a_maadface_layout(tiny_folder, tmp_path, capsys):
+    """`faceinsight eval --dataset maadface` on MAAD-Face's layout, for a FaceInsight folder and a plain LLaVA one."""
+    import json as json_module
+
+    from PIL import Image
+
+    from faceinsight.commands import main
+    from faceinsight.modeling.schema_faceinsight import MAAD_FACE_ATTRIBUTES
+
+    lines = [",".join(["Filename", "Identity", *MAAD_FACE_ATTRIBUTES])]
+    for i, split in enumerate(["train", "train", "test", "test"]):
+        name = f"n00000{i}/0001_01.jpg"
+        (tmp_path / "maad" / split / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (40, 40), (40 * i, 120, 90)).save(tmp_path / "maad" / split / name)
+        values = ["1" if (a == "Square_Face") == (i % 2 == 0) else "-1" for a in MAAD_FACE_ATTRIBUTES]
+        lines.append(",".join([name, f"n00000{i}", *values]))
+    (tmp_path / "maad" / "MAAD_Face.csv").write_text("\n".join(lines) + "\n")
+    llava = tmp_path / "llava"
+    assert main(["build", str(llava), "--preset", "tiny-llava"]) == 0
+    for model in (tiny_folder, llava):
+        out = tmp_path / f"eval_{model.name}"
+        argv = ["eval", "--model", str(model), "--dataset", "maadface", "--dataset_dir", str(tmp_path / "maad")]
+        assert main([*argv, "--output_dir", str(out), "--max_new_tokens", "3"]) == 0
+        report = json_module.loads((out / "eval_report.json").read_text())
+        assert report["faces"] == 2 and "gender" in report["scores"]["generated"]["tasks"]
+    # a general MLLM is asked about MAAD-Face's own attributes too (FaceInsight about the label nodes it has)
+    asked = [json_module.loads(line)["question"] for line in (out / "answers.jsonl").read_text().splitlines()]
+    assert any("square face" in question.lower() for question in asked)

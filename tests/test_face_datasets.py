@@ -183,3 +183,55 @@ def test_synthetic_faces_are_deterministic_and_follow_their_rules():
     )
     lipstick_men = sum(1 for g, lip in genders if g == "Male" and lip) / max(1, sum(g == "Male" for g, _ in genders))
     assert lipstick_women > 0.3 > 0.05 > lipstick_men  # a correlation, not a rule
+
+
+def _write_maadface(root, rows, header=None):
+    from faceinsight.modeling.schema_faceinsight import MAAD_FACE_ATTRIBUTES
+
+    header = header or ["Filename", "Identity", *MAAD_FACE_ATTRIBUTES]
+    lines = [",".join(header)]
+    for split, name, values in rows:
+        lines.append(",".join([name, name.split("/")[0], *values]))
+        if split:
+            _image(root / split / name)
+    (root / "MAAD_Face.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_maadface(tmp_path):
+    """MAAD_Face.csv beside VGGFace2's train/ and test/ folders: 1 / -1 / 0 (undecided: unknown), split by folder."""
+    from faceinsight.modeling.schema_faceinsight import MAAD_FACE_ATTRIBUTES
+
+    first = ["1" if a in ("Male", "Square_Face", "Smiling") else "-1" for a in MAAD_FACE_ATTRIBUTES]
+    second = [
+        "0" if a in ("Male", "Brown_Eyes") else "1" if a == "Fully_Visible_Forehead" else "-1"
+        for a in MAAD_FACE_ATTRIBUTES
+    ]
+    _write_maadface(tmp_path, [("train", "n000002/0001_01.jpg", first), ("test", "n000009/0003_02.jpg", second)])
+    dataset, report = fd.read_maadface(tmp_path)
+    assert report["rows"] == 2 and sorted(dataset["split"]) == ["test", "train"]
+    by_split = {row["split"]: json.loads(row["labels"]) for row in dataset}
+    assert by_split["train"]["Male"] == 1 and by_split["train"]["gender"] == "Male"
+    assert by_split["train"]["Square_Face"] == 1 and by_split["train"]["Round_Face"] == 0
+    assert "Male" not in by_split["test"] and "gender" not in by_split["test"] and "Brown_Eyes" not in by_split["test"]
+    assert by_split["test"]["Fully_Visible_Forehead"] == 1 and len(by_split["test"]) == 45
+    # a model built with MAAD-Face's label nodes beside CelebA's learns them
+    from faceinsight.hub.build import build_tiny
+    from faceinsight.modeling.schema_faceinsight import FACE_ATTRIBUTES
+    from faceinsight.training.instructions import encode_labels
+
+    config = build_tiny(binary_attributes=list(FACE_ATTRIBUTES))[0].config
+    targets = encode_labels(by_split["train"], config)
+    assert config.num_label_nodes == 53 + 25 and targets[config.label_names.index("Square_Face")] == 1
+    assert targets[config.label_names.index("Blurry")] == -100  # a CelebA attribute MAAD-Face does not label
+    # errors name the file and line
+    bad = list(first)
+    bad[MAAD_FACE_ATTRIBUTES.index("Senior")] = "2"
+    _write_maadface(tmp_path, [("train", "n000002/0001_01.jpg", first), (None, "n000002/0002_01.jpg", bad)])
+    with pytest.raises(fd.DatasetFormatError, match=r"MAAD_Face.csv:3: attribute Senior must be 1, -1 or 0, got '2'"):
+        fd.read_maadface(tmp_path)
+    _write_maadface(tmp_path, [("train", "n000002/0001_01.jpg", first), (None, "n000004/0001_01.jpg", first)])
+    with pytest.raises(FileNotFoundError, match=r"MAAD_Face.csv:3: image n000004/0001_01.jpg not found"):
+        fd.read_maadface(tmp_path)
+    _write_maadface(tmp_path, [], header=["Filename", "Identity", "Male"])
+    with pytest.raises(fd.DatasetFormatError, match=r"MAAD_Face.csv:1: missing columns"):
+        fd.read_maadface(tmp_path)

@@ -27,7 +27,14 @@ import datasets
 import numpy as np
 from tqdm.auto import tqdm
 
-from faceinsight.modeling.schema_faceinsight import AGE_BINS, CELEBA_ATTRIBUTES, DEFAULT_CATEGORICAL_FACETS, age_bin
+from faceinsight.modeling.schema_faceinsight import (
+    AGE_BINS,
+    CELEBA_ATTRIBUTES,
+    DEFAULT_CATEGORICAL_FACETS,
+    FACE_ATTRIBUTES,
+    MAAD_FACE_ATTRIBUTES,
+    age_bin,
+)
 
 RECORD_FEATURES = datasets.Features(
     {
@@ -71,7 +78,7 @@ def check_labels(labels: dict, where: str) -> dict:
                 raise DatasetFormatError(
                     f"{where}: unknown {name} {value!r}; expected one of {DEFAULT_CATEGORICAL_FACETS[name]}"
                 )
-        elif name in CELEBA_ATTRIBUTES:
+        elif name in FACE_ATTRIBUTES:
             if value not in (0, 1):
                 raise DatasetFormatError(f"{where}: attribute {name} must be 0/1, got {value!r}")
         else:
@@ -443,7 +450,43 @@ def synthetic_faces(
     return datasets.Dataset.from_dict(columns, features=RECORD_FEATURES), {"dataset": "synthetic", "rows": len(rows)}
 
 
+MAAD_FACE_VALUES = {"1": 1, "-1": 0, "0": None}  # MAAD-Face marks an attribute it could not decide with 0
+
+
+def read_maadface(root: str, on_error: str = "raise", verify_images: bool = True):
+    """MAAD-Face in its original layout beside VGGFace2's images: MAAD_Face.csv (Filename, Identity, then the 47
+    attributes as 1 / -1 / 0 for undecided, which is left unknown) and the images under train/ and test/ (VGGFace2's
+    split, by identity), a file's folder giving its split. Gender is taken from Male, as for CelebA."""
+    root = Path(root)
+    path = root / "MAAD_Face.csv"
+    collector = _Collector("maadface", on_error, verify_images)
+    rows = _csv_rows(path, {"Filename", "Identity", *MAAD_FACE_ATTRIBUTES})
+    for number, row in rows:
+
+        def build(row=row, where=f"{path}:{number}"):
+            labels = {}
+            for name in MAAD_FACE_ATTRIBUTES:
+                value = (row[name] or "").strip()
+                if value not in MAAD_FACE_VALUES:
+                    raise DatasetFormatError(f"{where}: attribute {name} must be 1, -1 or 0, got {value!r}")
+                if MAAD_FACE_VALUES[value] is not None:
+                    labels[name] = MAAD_FACE_VALUES[value]
+            if "Male" in labels:
+                labels["gender"] = "Male" if labels["Male"] else "Female"
+            name = (row["Filename"] or "").strip()
+            if not name:
+                raise DatasetFormatError(f"{where}: empty Filename")
+            for split in ("train", "test"):
+                if (root / split / name).is_file():
+                    return root / split / name, labels, split
+            raise FileNotFoundError(f"{where}: image {name} not found under {root / 'train'} or {root / 'test'}")
+
+        collector.add(f"{path}:{number}", build)
+    return collector.build()
+
+
 READERS = {
+    "maadface": read_maadface,
     "celeba": read_celeba,
     "lfwa": read_lfwa,
     "fairface": read_fairface,

@@ -35,7 +35,7 @@ class FaceInsightScriptArguments:
     dataset_name: str = _flag(
         "synthetic",
         "synthetic, celeba, lfwa, fairface, utkface, rafdb, affectnet, "
-        "celebamask_hq, or a datasets folder saved with save_to_disk",
+        "celebamask_hq, maadface, or a datasets folder saved with save_to_disk",
     )
     dataset_dir: str | None = _flag(None, "the dataset's root in its original layout")
     num_train_faces: int = _flag(2000, "synthetic: training faces")
