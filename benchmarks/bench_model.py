@@ -256,6 +256,15 @@ def main():
     )
     if args.device == "cuda":
         print(f"gpu={torch.cuda.get_device_name()}")
+    print_table(results)
+    ratios, checks = compare(results)
+    if args.json:
+        with open(args.json, "w") as handle:
+            run = {"layout": args.layout, "device": args.device, "dtype": dtype}
+            json.dump({**run, "results": results, "ratios": ratios, "checks": checks}, handle, indent=2)
+
+
+def print_table(results: dict) -> None:
     header = [
         "model",
         "parameters_m",
@@ -268,6 +277,10 @@ def main():
     print(" | ".join(f"{h:>19}" for h in header))
     for row in results.values():
         print(" | ".join(f"{row[h]:>19.1f}" if isinstance(row[h], float) else f"{row[h]:>19}" for h in header))
+
+
+def compare(results: dict) -> tuple[dict, dict]:
+    """FaceInsight / LLaVA ratios and the acceptance checks, printed and returned."""
     fi, ll = results["faceinsight"], results["llava"]
     ratios = {
         "flop_ratio": fi["prefill_gflops"] / ll["prefill_gflops"],
@@ -283,20 +296,7 @@ def main():
     }
     for name, passed in checks.items():
         print(f"{'PASS' if passed else 'FAIL'}: {name}")
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(
-                {
-                    "layout": args.layout,
-                    "device": args.device,
-                    "dtype": dtype,
-                    "results": results,
-                    "ratios": ratios,
-                    "checks": checks,
-                },
-                handle,
-                indent=2,
-            )
+    return ratios, checks
 
 
 if __name__ == "__main__":

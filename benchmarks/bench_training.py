@@ -181,39 +181,38 @@ VARIANTS = {  # name: (model kind, FaceInsight's parsing map source)
 }
 
 
-def measure(preset: str, steps: int, batch_size: int) -> dict:
-    """Every variant built once in this process, then trained step by step interleaved (LLaVA, FaceInsight, FaceInsight
-    with the parser in the loop, LLaVA, ...): a step is collating the batch, forward, backward and the optimiser step;
-    medians of each, so machine noise lands on all alike."""
+def prepare(kind: str, map_source: str | None, preset: str, steps: int, batch_size: int) -> dict:
+    """One variant ready to train: model, trainer, collator, data, optimiser, and its training FLOPs per sample."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     from faceinsight.training.collator import FaceInsightCollator
 
+    model, processor, dataset = build(kind, preset, num_faces=batch_size * (steps + 4))
+    trainer, collator = make_trainer(kind, model, processor, dataset, steps, batch_size)
+    if map_source is not None:
+        collator.collator = FaceInsightCollator(processor, parsing_map_source=map_source)
+    model.train()
+    batch = {k: v.to(model.device) for k, v in collator([dataset[i] for i in range(batch_size)]).items()}
+    with FlopCounterMode(display=False) as counter:
+        trainer.compute_loss(model, batch, num_items_in_batch=None).backward()
+    model.zero_grad(set_to_none=True)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    flops = counter.get_total_flops() / batch_size
+    return dict(model=model, trainer=trainer, collator=collator, dataset=dataset, optimizer=optimizer, flops=flops)
+
+
+def measure(preset: str, steps: int, batch_size: int) -> dict:
+    """Every variant built once in this process, then trained step by step interleaved (LLaVA, FaceInsight, FaceInsight
+    with the parser in the loop, LLaVA, ...): a step is collating the batch, forward, backward and the optimiser step;
+    medians of each, so machine noise lands on all alike."""
+    import torch
+
     cuda = torch.cuda.is_available()
-    runs = {}
-    for name, (kind, map_source) in VARIANTS.items():
-        model, processor, dataset = build(kind, preset, num_faces=batch_size * (steps + 4))
-        trainer, collator = make_trainer(kind, model, processor, dataset, steps, batch_size)
-        if map_source is not None:
-            collator.collator = FaceInsightCollator(processor, parsing_map_source=map_source)
-        model.train()
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        batch = {k: v.to(model.device) for k, v in collator([dataset[i] for i in range(batch_size)]).items()}
-        with FlopCounterMode(display=False) as counter:
-            trainer.compute_loss(model, batch, num_items_in_batch=None).backward()
-        model.zero_grad(set_to_none=True)
-        optimizer = torch.optim.AdamW(trainable, lr=1e-4)
-        runs[name] = dict(
-            model=model,
-            trainer=trainer,
-            collator=collator,
-            dataset=dataset,
-            optimizer=optimizer,
-            times=[],
-            flops=counter.get_total_flops() / batch_size,
-            peak=0.0,
-        )
+    runs = {
+        name: {**prepare(kind, source, preset, steps, batch_size), "times": [], "peak": 0.0}
+        for name, (kind, source) in VARIANTS.items()
+    }
 
     def step(run, index):
         examples = [run["dataset"][(index * batch_size + i) % len(run["dataset"])] for i in range(batch_size)]

@@ -202,6 +202,49 @@ def _llava_image_seq_length(llava) -> int:
     return embeddings.num_positions - (llava.config.vision_feature_select_strategy == "default")
 
 
+def _prepare_llava_tokenizer(tokenizer, llava):
+    """LLaVA's tokenizer with the parsing token (added only when missing; an embedding row only when needed)."""
+    if PARSING_TOKEN not in tokenizer.get_vocab():
+        tokenizer.add_tokens([PARSING_TOKEN], special_tokens=True)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    _grow_vocabulary(llava, tokenizer)
+    return tokenizer
+
+
+def _llava_layout(llava, image_processor) -> dict:
+    """The config fields that make FaceInsight's image branch compute exactly what the LLaVA checkpoint computes."""
+    layer, strategy = llava.config.vision_feature_layer, llava.config.vision_feature_select_strategy
+    return dict(
+        image_token_id=llava.config.image_token_id,
+        image_seq_length=_llava_image_seq_length(llava),
+        vision_feature_layer=layer,
+        vision_feature_select_strategy=strategy,
+        parsing_feature_layer=layer,
+        parsing_feature_select_strategy=strategy,
+        projector_hidden_act=llava.config.projector_hidden_act,
+        multimodal_projector_bias=llava.config.multimodal_projector_bias,
+        image_mean=list(image_processor.image_mean),
+        image_std=list(image_processor.image_std),
+    )
+
+
+def _llava_state_dict(llava) -> dict:
+    """LLaVA's weights under FaceInsight's names (the same), plus copies of its tower and projector for the parsing
+    encoder and projector."""
+    state = llava.state_dict()
+
+    def part(prefix):
+        return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+    return {
+        **state,
+        **_prefixed(part("model.vision_tower."), "model.parsing_encoder.", copy=True),
+        **_prefixed(part("model.multi_modal_projector."), "model.parsing_projector.", copy=True),
+    }
+
+
 def build_from_llava(
     source: str,
     parser: str | None = None,
@@ -216,60 +259,27 @@ def build_from_llava(
 
     llava = LlavaForConditionalGeneration.from_pretrained(source, dtype=dtype)
     llava_processor = AutoProcessor.from_pretrained(source)
-    tokenizer = llava_processor.tokenizer
+    tokenizer = _prepare_llava_tokenizer(llava_processor.tokenizer, llava)
     image_token = tokenizer.convert_ids_to_tokens(llava.config.image_token_id)
-    if PARSING_TOKEN not in tokenizer.get_vocab():
-        tokenizer.add_tokens([PARSING_TOKEN], special_tokens=True)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "left"
-    _grow_vocabulary(llava, tokenizer)
-
-    vision_config = llava.config.vision_config
-    image_seq_length = _llava_image_seq_length(llava)
-    layer, strategy = llava.config.vision_feature_layer, llava.config.vision_feature_select_strategy
-    image_processor = llava_processor.image_processor
-    image_mean, image_std = list(image_processor.image_mean), list(image_processor.image_std)
+    layout = _llava_layout(llava, llava_processor.image_processor)
     parser_state, parser_config = _load_parser(parser, dtype)
-    overrides = dict(
-        image_token_id=llava.config.image_token_id,
-        image_seq_length=image_seq_length,
-        vision_feature_layer=layer,
-        vision_feature_select_strategy=strategy,
-        parsing_feature_layer=layer,
-        parsing_feature_select_strategy=strategy,
-        projector_hidden_act=llava.config.projector_hidden_act,
-        multimodal_projector_bias=llava.config.multimodal_projector_bias,
-        image_mean=image_mean,
-        image_std=image_std,
-    )
     config = build_config(
-        vision_config,
+        llava.config.vision_config,
         llava.config.text_config,
         parser_config,
         tokenizer,
-        parsing_seq_length=parsing_seq_length or max(1, image_seq_length // 4),
-        **{**overrides, **config_overrides},
+        parsing_seq_length=parsing_seq_length or max(1, layout["image_seq_length"] // 4),
+        **{**layout, **config_overrides},
     )
-    llava_state = llava.state_dict()
-    tower = {k[len("model.vision_tower.") :]: v for k, v in llava_state.items() if k.startswith("model.vision_tower.")}
-    projector = {
-        k[len("model.multi_modal_projector.") :]: v
-        for k, v in llava_state.items()
-        if k.startswith("model.multi_modal_projector.")
-    }
-    state_dict = {
-        **llava_state,
-        **_prefixed(tower, "model.parsing_encoder.", copy=True),
-        **_prefixed(projector, "model.parsing_projector.", copy=True),
-        **parser_state,
-    }
+    state_dict = {**_llava_state_dict(llava), **parser_state}
     generation_config = llava.generation_config
-    del llava, llava_state
+    del llava
     model = _finish(assemble(config, state_dict, dtype), tokenizer, generation_config)
     chat_template = llava_processor.chat_template or chat_template_for(tokenizer, image_token)
-    size = vision_config.image_size
-    processor = make_processor(config, tokenizer, size, image_mean, image_std, chat_template=chat_template)
+    size = config.vision_config.image_size
+    processor = make_processor(
+        config, tokenizer, size, config.image_mean, config.image_std, chat_template=chat_template
+    )
     processor.image_token = image_token
     return model, processor
 
