@@ -25,17 +25,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-
-CLIP_L_336 = dict(
-    model_type="clip_vision_model",
-    hidden_size=1024,
-    intermediate_size=4096,
-    num_hidden_layers=24,
-    num_attention_heads=16,
-    image_size=336,
-    patch_size=14,
-    projection_dim=768,
-)
+from bench_model import CLIP_L_14_336 as CLIP_L_336  # the same layouts as the inference benchmark
 
 
 def _random_bf16(model_class, config):

@@ -27,6 +27,7 @@ from .schema_faceinsight import (  # noqa: F401 - re-exported: these names used 
     NUM_PARSING_LABELS,
     PARSER_LABELS,
     RULE_TYPES,
+    LabelSpace,
     categorical_node_name,
     default_label_prompt,
     facet_node_indices,
@@ -54,7 +55,7 @@ AUTO_MAP = {
 
 
 @strict
-class FaceInsightConfig(PreTrainedConfig):
+class FaceInsightConfig(LabelSpace, PreTrainedConfig):
     r"""
     Configuration of a FaceInsight model: a LLaVA-1.5 style vision-language model with a face-parsing modality and
     the knowledge head (Li et al., "FaceInsight: A Multimodal Large Language Model for Face Perception", 2025).
@@ -179,31 +180,11 @@ class FaceInsightConfig(PreTrainedConfig):
         self.gcn_hidden_sizes = [int(size) for size in (self.gcn_hidden_sizes or [1024])]
         self.logic_rules = [dict(rule) for rule in self.logic_rules or []]
 
-    # -- the label space ------------------------------------------------------------------------------------------
-    @property
-    def label_names(self) -> list[str]:
-        """Every label node: the binary attributes first, then each facet's values in schema order."""
-        return label_node_names(self.binary_attributes, self.categorical_facets)
-
-    @property
-    def num_label_nodes(self) -> int:
-        return len(self.label_names)
-
+    # -- the label space (label_names, num_label_nodes, facet_label_indices, definitional_rules: LabelSpace) ---------
     @property
     def num_attribute_labels(self) -> int:
         """Deprecated name of `num_label_nodes` (it counts every label node, not only the binary attributes)."""
         return self.num_label_nodes
-
-    @property
-    def facet_label_indices(self) -> dict[str, list[int]]:
-        """The label-node indices of each facet's values."""
-        return facet_node_indices(self.binary_attributes, self.categorical_facets)
-
-    @property
-    def definitional_rules(self) -> list[dict]:
-        """DEFINITIONAL_RULES whose two label nodes are both in this schema."""
-        names = set(self.label_names)
-        return [dict(rule) for rule in DEFINITIONAL_RULES if rule["a"] in names and rule["b"] in names]
 
     @property
     def all_logic_rules(self) -> list[dict]:

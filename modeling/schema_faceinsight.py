@@ -233,16 +233,13 @@ def age_bin(age: int | float) -> str:
     return AGE_BINS[-1]
 
 
-class LabelSchema:
-    """A label schema on its own (binary attributes and facets), for code that scores answers without a FaceInsight
-    config (a plain LLaVA's, say); FaceInsightConfig offers the same properties."""
-
-    def __init__(self, binary_attributes=CELEBA_ATTRIBUTES, categorical_facets=None):
-        self.binary_attributes = list(binary_attributes)
-        self.categorical_facets = {k: list(v) for k, v in (categorical_facets or DEFAULT_CATEGORICAL_FACETS).items()}
+class LabelSpace:
+    """The label space of a schema holding `binary_attributes` and `categorical_facets`: what FaceInsightConfig and
+    LabelSchema both offer."""
 
     @property
     def label_names(self) -> list[str]:
+        """Every label node: the binary attributes first, then each facet's values in schema order."""
         return label_node_names(self.binary_attributes, self.categorical_facets)
 
     @property
@@ -251,9 +248,20 @@ class LabelSchema:
 
     @property
     def facet_label_indices(self) -> dict[str, list[int]]:
+        """The label-node indices of each facet's values."""
         return facet_node_indices(self.binary_attributes, self.categorical_facets)
 
     @property
     def definitional_rules(self) -> list[dict]:
+        """DEFINITIONAL_RULES whose two label nodes are both in this schema."""
         names = set(self.label_names)
         return [dict(rule) for rule in DEFINITIONAL_RULES if rule["a"] in names and rule["b"] in names]
+
+
+class LabelSchema(LabelSpace):
+    """A label schema on its own (binary attributes and facets), for code that scores answers without a FaceInsight
+    config (a plain LLaVA's, say)."""
+
+    def __init__(self, binary_attributes=CELEBA_ATTRIBUTES, categorical_facets=None):
+        self.binary_attributes = list(binary_attributes)
+        self.categorical_facets = {k: list(v) for k, v in (categorical_facets or DEFAULT_CATEGORICAL_FACETS).items()}
