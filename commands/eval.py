@@ -42,6 +42,12 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--max_new_tokens", type=int, default=16)
     parser.add_argument("--no_generated", action="store_true", help="skip the generated answers")
     parser.add_argument(
+        "--descriptions",
+        type=int,
+        default=0,
+        help="ask the first N faces for a free-text description and score its facts (precision, recall)",
+    )
+    parser.add_argument(
         "--structured",
         choices=["auto", "yes", "no"],
         default="auto",
@@ -107,6 +113,7 @@ def run(args, output_dir: str) -> dict:
         structured=structured,
         parsing_map_source=args.parsing_map_source,
         data=data,
+        descriptions=args.descriptions,
     )
 
 
@@ -132,5 +139,16 @@ def main(argv: list[str] | None = None) -> int:
     if "questions" in report:
         print(f"{report['questions']} questions, {report['unreadable_answers']} answers unreadable (counted wrong)")
     print(task_table(report["scores"]))
+    if "description_scores" in report:
+        print(f"descriptions of {report['described_faces']} faces: fact precision / recall [95% intervals]")
+        for task, score in report["description_scores"].items():
+            precision, recall = score["precision"], score["recall"]
+            print(
+                f"  {task:<11} precision "
+                + (f"{precision:.3f} {score['precision_interval']}" if precision is not None else "- (nothing stated)")
+                + f" of {score['statements']} statements; recall "
+                + (f"{recall:.3f}" if recall is not None else "-")
+                + f" of {score['known']} known facts"
+            )
     print(f"wrote {output_dir}/eval_report.json and {len(report['pictures'])} pictures")
     return 0

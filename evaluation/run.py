@@ -99,9 +99,11 @@ def evaluate(
     structured: bool | None = None,
     parsing_map_source: str = "parser",
     data: dict | None = None,
+    descriptions: int = 0,
 ) -> dict:
     """Score one loaded model on `records`; write the report and pictures into `output_dir`; return the report.
-    `data`: the dataset reader's report (rows read, skipped), kept in the report."""
+    `data`: the dataset reader's report (rows read, skipped), kept in the report. `descriptions`: ask that many faces
+    for a free-text description and score its facts (`description_scores`, see evaluation/descriptions.py)."""
     import numpy as np
 
     from faceinsight.evaluation.structured import majority_predictions, score_predictions, structured_scores, targets_of
@@ -130,6 +132,15 @@ def evaluate(
         answers = score_generated_answers(model, processor, records, targets, schema, rules, args, output_dir)
         report["scores"]["generated"] = answers.pop("score")
         report.update(answers)
+    if descriptions:
+        from transformers import pipeline
+
+        from faceinsight.evaluation.descriptions import describe_and_score
+
+        pipe = pipeline("image-text-to-text", model=model, processor=processor)
+        described = records.select(range(min(descriptions, len(records))))
+        report["description_scores"] = describe_and_score(pipe, described, schema, output_dir, batch_size)
+        report["described_faces"] = len(described)
     if structured:
         report["scores"].update(structured_scores(model, processor, records, targets, rules, parsing_map_source))
         report["structured_parsing_map_source"] = parsing_map_source

@@ -298,3 +298,49 @@ def test_eval_reads_a_maadface_layout(tiny_folder, tmp_path, capsys):
     # a general MLLM is asked about MAAD-Face's own attributes too (FaceInsight about the label nodes it has)
     asked = [json_module.loads(line)["question"] for line in (out / "answers.jsonl").read_text().splitlines()]
     assert any("square face" in question.lower() for question in asked)
+
+
+def test_description_facts_are_read_sentence_by_sentence():
+    from faceinsight.evaluation.descriptions import CONFLICTING, score_descriptions, stated_facts
+    from faceinsight.evaluation.run import default_schema
+
+    schema = default_schema()
+    text = (
+        "The person in the image is a White man, aged 50-59. He has a square face with a receding hairline and "
+        "black hair. He appears happy. He is not wearing eyeglasses, and he has bags under his eyes; no hat."
+    )
+    facts = stated_facts(text, schema)
+    assert facts["race"] == "White" and facts["gender"] == "Male" and facts["age"] == "50-59"
+    assert facts["expression"] == "Happiness"
+    assert facts["Square_Face"] == 1 and facts["Receding_Hairline"] == 1 and facts["Black_Hair"] == 1
+    assert facts["Eyeglasses"] == 0 and facts["Wearing_Hat"] == 0 and facts["Bags_Under_Eyes"] == 1
+    assert "Wearing_Lipstick" not in facts  # never mentioned: not a statement
+    assert stated_facts("A young woman. Actually a man.", schema)["gender"] == CONFLICTING
+    # "black hair" is hair colour, not race
+    assert "race" not in stated_facts("She has long black hair.", schema)
+
+    truth = {"race": "White", "gender": "Male", "age": "40-49", "Eyeglasses": 0, "Black_Hair": 1, "Smiling": 1}
+    scores = score_descriptions([text], [truth], schema)
+    assert scores["gender"]["precision"] == 1.0 and scores["age"]["precision"] == 0.0  # 50-59 for a 40-49 face
+    # attributes: Eyeglasses absent (right), Black_Hair (right), the rest stated have no ground truth here
+    assert scores["attributes"]["statements"] == 2 and scores["attributes"]["right"] == 2
+    assert scores["attributes"]["known"] == 2 and scores["attributes"]["recall"] == 0.5  # Smiling not stated
+    low, high = scores["attributes"]["precision_interval"]
+    assert 0 < low < 1.0 <= high + 1e-12
+
+
+def test_eval_scores_descriptions(tiny_folder, tmp_path):
+    import json as json_module
+
+    from faceinsight.commands import main
+
+    out = tmp_path / "eval"
+    argv = ["eval", "--model", str(tiny_folder), "--dataset", "synthetic", "--num_faces", "3", "--no_generated"]
+    assert main([*argv, "--descriptions", "2", "--output_dir", str(out), "--structured", "no"]) == 0
+    report = json_module.loads((out / "eval_report.json").read_text())
+    assert report["described_faces"] == 2
+    lines = [json_module.loads(line) for line in (out / "descriptions.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 and all(isinstance(line["description"], str) for line in lines)
+    for task, score in report["description_scores"].items():
+        assert score["known"] >= 0 and (score["precision"] is None or 0 <= score["precision"] <= 1), task
+    assert report["description_scores"]["gender"]["known"] == 2
