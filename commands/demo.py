@@ -179,6 +179,7 @@ def run_demo(settings: DemoSettings) -> dict:
                 "unreadable": answers["unreadable_answers"],
                 "scores": answers["scores"]["generated"],
             },
+            "description_scores": answers["description_scores"],
             "answer_diversity": answer_diversity(out / "generated_answers" / "answers.jsonl"),
             "fresh_process": {k: reload[k] for k in ("AutoModel", "answers", "truth", "faceinsight_imported")},
             "model_dir": str(out / "model"),
@@ -192,15 +193,19 @@ def run_demo(settings: DemoSettings) -> dict:
 
 
 def ask_closed_questions(model, held_out, faces: int, out: Path):
-    """The trained model's generated answers to closed questions about `faces` held-out faces, through the
-    processor a user loads; returns (that processor, the evaluation's report)."""
+    """The trained model's generated answers to closed questions about `faces` held-out faces, and its free-text
+    descriptions of them (fact precision and recall), through the processor a user loads; returns (that processor,
+    the evaluation's report)."""
     from transformers import AutoProcessor
 
     from faceinsight.evaluation.run import evaluate
 
     processor = AutoProcessor.from_pretrained(out / "model")
     records = held_out.select(range(faces))
-    return processor, evaluate(model, processor, records, None, out / "generated_answers", "full", structured=False)
+    report = evaluate(
+        model, processor, records, None, out / "generated_answers", "full", structured=False, descriptions=faces
+    )
+    return processor, report
 
 
 def ask_fresh_process(model_dir: Path, face: dict, example: Path) -> dict:
@@ -353,6 +358,14 @@ def print_report(report: dict, task_table) -> None:
         f"questions, {generated['unreadable']} unreadable, counted wrong):"
     )
     print(task_table({"full (answers)": generated["scores"]}))
+    print(f"descriptions by the full model ({generated['faces']} faces): fact precision / recall [95% intervals]")
+    for task, score in report["description_scores"].items():
+        precision, recall = score["precision"], score["recall"]
+        shown = (
+            f"{precision:.3f} {[round(v, 3) for v in score['precision_interval']]}" if precision is not None else "-"
+        )
+        recall = f"{recall:.3f}" if recall is not None else "-"
+        print(f"  {task:<11} precision {shown} of {score['statements']} statements; recall {recall}")
     diversity = report["answer_diversity"]
     same = [label for label, count in diversity.items() if count == 1]
     facets = [label for label in ("age", "gender", "race", "expression") if label in diversity]

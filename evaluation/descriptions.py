@@ -19,7 +19,7 @@ import json
 import re
 from pathlib import Path
 
-from faceinsight.evaluation.answers import _negated, normalize, parse_choice
+from faceinsight.evaluation.answers import NEGATIONS, normalize, parse_choice
 from faceinsight.evaluation.stats import wilson_interval
 from faceinsight.training.instructions import phrase
 
@@ -29,8 +29,22 @@ ATTRIBUTE_SYNONYMS = {
     "Eyeglasses": ["glasses", "spectacles"],
     "Smiling": ["smile", "smiles"],
     "Wearing_Hat": ["hat"],
+    "Wearing_Earrings": ["earrings"],
+    "Wearing_Lipstick": ["lipstick"],
+    "Wearing_Necklace": ["necklace"],
+    "Wearing_Necktie": ["necktie", "tie"],
     "Bags_Under_Eyes": ["bags under his eyes", "bags under her eyes", "bags under the eyes", "bags under their eyes"],
 }
+
+
+def _negated(text: str, start: int, window: int = 3) -> bool:
+    """A negation among the few words before `start`, within the same clause ("is not wearing a hat"; not across
+    "and"/"but")."""
+    before = text[:start].split()[-window:]
+    for cut in ("and", "but"):
+        if cut in before:
+            before = before[len(before) - before[::-1].index(cut) :]
+    return any(word in NEGATIONS for word in before)
 
 
 def _facet_words(schema) -> set[str]:

@@ -37,6 +37,7 @@ def test_demo_reports_every_variant_with_intervals(demo, capsys):
             assert 0 <= low <= high <= 1 and 0 <= value <= 1, (name, task)
     assert report["settings"]["seed"] == 0 and report["rules_from_held_out_ground_truth"] >= 0
     assert report["generated_answers"]["questions"] == report["settings"]["answer_faces"] * 26
+    assert report["description_scores"]["gender"]["known"] == report["settings"]["answer_faces"]
 
 
 @pytest.mark.slow

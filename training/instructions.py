@@ -32,7 +32,24 @@ YES_NO_QUESTIONS = [
     "Does this person have the attribute '{attribute}'? Answer yes or no.",
     "Is the following true of this face: {attribute}? Answer yes or no.",
 ]
-DESCRIBE_QUESTIONS = ["Describe this face.", "Describe the person's face: age, gender, expression and attributes."]
+DESCRIBE_QUESTIONS = [
+    "Describe this face.",
+    "Describe the person's face: age, gender, expression and attributes.",
+    "Can you give a detailed description of the person in the image?",
+]
+EXPRESSION_WORDS = {
+    "Surprise": "surprised",
+    "Fear": "afraid",
+    "Disgust": "disgusted",
+    "Happiness": "happy",
+    "Sadness": "sad",
+    "Anger": "angry",
+    "Neutral": "neutral",
+    "Contempt": "contemptuous",
+}
+STATES = {"Young", "Attractive", "Chubby", "Bald", "Blurry", "Smiling"}  # "is young", not "has young"
+NOT_STATED = {"Male", "No_Beard"}  # said by the gender, and by naming no beard
+NOTABLE_ABSENCES = ("Eyeglasses", "Wearing_Hat", "Smiling", "Bald", "Heavy_Makeup", "Goatee", "Mustache")  # said when 0
 
 
 def phrase(name: str) -> str:
@@ -56,25 +73,43 @@ def encode_labels(labels: dict, config) -> list[int]:
     return targets
 
 
-def describe(labels: dict) -> str:
-    pieces = []
-    if "age" in labels or "gender" in labels:
-        pieces.append(
-            " ".join(
-                filter(
-                    None,
-                    [f"a {labels['age']} year old" if "age" in labels else "a", phrase(labels.get("gender", "person"))],
-                )
-            )
-        )
-    if "race" in labels:
-        pieces.append(f"who looks {phrase(labels['race'])}")
+def _listed(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def describe(labels: dict, rng: random.Random | None = None) -> str:
+    """Every known fact of a face in a few varied sentences: who (age bin, gender, race), the expression, the
+    attributes present, and up to two notable absences. What `evaluation/descriptions.py` reads back (tested)."""
+    rng = rng or random.Random(0)
+    gender = labels.get("gender")
+    noun = {"Male": "man", "Female": "woman"}.get(gender, "person")
+    pronoun = {"Male": "He", "Female": "She"}.get(gender, "The person")
+    who = f"a {phrase(labels['race'])} {noun}" if "race" in labels else f"a {noun}"
+    opening = rng.choice(["The person in the image is {who}", "This is {who}", "The photo shows {who}"])
+    sentences = [opening.format(who=who) + (f", aged {labels['age']}." if "age" in labels else ".")]
     if "expression" in labels:
-        pieces.append(f"showing {phrase(labels['expression'])}")
-    present = [phrase(k) for k, v in labels.items() if v == 1 and k not in ("Male", "No_Beard")]
-    if present:
-        pieces.append("with " + ", ".join(present))
-    return (" ".join(pieces) or "a face").capitalize() + "."
+        word = EXPRESSION_WORDS.get(labels["expression"], phrase(labels["expression"]))
+        sentences.append(rng.choice([f"{pronoun} looks {word}.", f"{pronoun} appears {word}."]))
+    present = [k for k, v in labels.items() if v == 1 and k not in NOT_STATED and k not in ("age", "gender", "race")]
+    states = [phrase(k) for k in present if k in STATES]
+    worn = [phrase(k).removeprefix("wearing ") for k in present if k.startswith("Wearing_")]
+    features = [phrase(k) for k in present if k not in STATES and not k.startswith("Wearing_")]
+    rng.shuffle(features)
+    if states:
+        sentences.append(f"{pronoun} is {_listed(states)}.")
+    if features:
+        sentences.append(f"{pronoun} has {_listed(features)}.")
+    if worn:
+        sentences.append(f"{pronoun} is wearing {_listed(worn)}.")
+    absent = [k for k in NOTABLE_ABSENCES if labels.get(k) == 0]
+    for name in rng.sample(absent, min(2, len(absent))):
+        if name in STATES:
+            sentences.append(f"{pronoun} is not {phrase(name)}.")
+        elif name.startswith("Wearing_"):
+            sentences.append(f"{pronoun} is not wearing a {phrase(name).removeprefix('wearing ')}.")
+        else:
+            sentences.append(f"{pronoun} has no {phrase(name)}.")
+    return " ".join(sentences)
 
 
 def make_conversation(labels: dict, rng: random.Random) -> tuple[str, str]:
@@ -93,7 +128,7 @@ def make_conversation(labels: dict, rng: random.Random) -> tuple[str, str]:
         attribute = rng.choice(attributes)
         question = rng.choice(YES_NO_QUESTIONS).format(attribute=phrase(attribute))
         return question, "Yes." if labels[attribute] else "No."
-    return rng.choice(DESCRIBE_QUESTIONS), describe(labels)
+    return rng.choice(DESCRIBE_QUESTIONS), describe(labels, rng)
 
 
 def to_conversations(records: datasets.Dataset, config, seed: int = 0) -> datasets.Dataset:
