@@ -79,8 +79,14 @@ def normalize(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def _negated(text: str, start: int) -> bool:
-    before = text[:start].split()[-2:]
+def _negated(text: str, start: int, window: int = 2, within_clause: bool = False) -> bool:
+    """A negation among the `window` words before `start`; `within_clause`: not across "and"/"but" (a description's
+    "is not smiling and has a hat" negates only the smile)."""
+    before = text[:start].split()[-window:]
+    if within_clause:
+        for cut in ("and", "but"):
+            if cut in before:
+                before = before[len(before) - before[::-1].index(cut) :]
     return any(word in NEGATIONS for word in before)
 
 

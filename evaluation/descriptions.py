@@ -19,7 +19,7 @@ import json
 import re
 from pathlib import Path
 
-from faceinsight.evaluation.answers import NEGATIONS, normalize, parse_choice
+from faceinsight.evaluation.answers import _negated, normalize, parse_choice
 from faceinsight.evaluation.stats import wilson_interval
 from faceinsight.training.instructions import phrase
 
@@ -35,16 +35,6 @@ ATTRIBUTE_SYNONYMS = {
     "Wearing_Necktie": ["necktie", "tie"],
     "Bags_Under_Eyes": ["bags under his eyes", "bags under her eyes", "bags under the eyes", "bags under their eyes"],
 }
-
-
-def _negated(text: str, start: int, window: int = 3) -> bool:
-    """A negation among the few words before `start`, within the same clause ("is not wearing a hat"; not across
-    "and"/"but")."""
-    before = text[:start].split()[-window:]
-    for cut in ("and", "but"):
-        if cut in before:
-            before = before[len(before) - before[::-1].index(cut) :]
-    return any(word in NEGATIONS for word in before)
 
 
 def _facet_words(schema) -> set[str]:
@@ -73,7 +63,7 @@ def stated_facts(description: str, schema) -> dict:
                 if any(taken[start:end]):
                     continue
                 taken[start:end] = [True] * (end - start)
-                value = 0 if _negated(text, start) else 1
+                value = 0 if _negated(text, start, window=3, within_clause=True) else 1  # 'not wearing a hat'
                 facts[attribute] = value if facts.get(attribute, value) == value else CONFLICTING
         rest = "".join(" " if taken[i] else ch for i, ch in enumerate(text))  # attribute names read, now facets
         for facet, values in schema.categorical_facets.items():

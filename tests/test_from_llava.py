@@ -2,10 +2,6 @@
 styles (CLIP, CLS dropped at layer -2; SigLIP, all patches of layer -1) saved as local folders, as a user's
 `llava-hf/llava-1.5-7b-hf` would be."""
 
-import json
-import subprocess
-import sys
-
 import pytest
 import torch
 from PIL import Image
@@ -25,8 +21,8 @@ from faceinsight import FaceInsightForConditionalGeneration, FaceInsightProcesso
 from faceinsight.commands import main
 from faceinsight.hub.build import TINY_TEXT, TINY_VISION
 from faceinsight.hub.tokenizer import IMAGE_TOKEN, PARSING_TOKEN, build_tiny_tokenizer
-from faceinsight.hub.validate import LOAD_CHECK
 from faceinsight.training.collator import FaceInsightCollator
+from helpers import load_check_report
 
 # LLaVA-1.5's own template (llava-hf), written here for the tiny tokenizer
 LLAVA_TEMPLATE = (
@@ -148,15 +144,7 @@ def test_from_llava_trains_and_loads_without_faceinsight(built_from_llava, tmp_p
     assert main(argv) == 0
     image = tmp_path / "face.png"
     Image.new("RGB", (64, 64), (180, 140, 120)).save(image)
-    result = subprocess.run(
-        [sys.executable, str(LOAD_CHECK), str(tmp_path / "run"), str(image)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.split("REPORT ", 1)[1])
+    report = load_check_report(tmp_path / "run", image, tmp_path)
     assert report["AutoModel"] == "FaceInsightForConditionalGeneration" and report["faceinsight_imported"] == []
 
 

@@ -1,10 +1,9 @@
 import json
-import subprocess
 import sys
 
 from faceinsight.hub.export import REMOTE_CODE_FILES
-from faceinsight.hub.validate import LOAD_CHECK as CHECK
 from faceinsight.modeling.configuration_faceinsight import AUTO_MAP
+from helpers import load_check_report
 
 
 def test_folder_is_hub_ready(tiny_folder):
@@ -38,15 +37,7 @@ def test_folder_is_hub_ready(tiny_folder):
 def test_fresh_process_without_faceinsight_loads_and_answers(tiny_folder, face_image, tmp_path):
     image_path = tmp_path / "face.png"
     face_image.save(image_path)
-    result = subprocess.run(
-        [sys.executable, str(CHECK), str(tiny_folder), str(image_path)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.split("REPORT ", 1)[1])
+    report = load_check_report(tiny_folder, image_path, tmp_path)
     assert report["AutoModel"] == report["AutoModelForImageTextToText"] == "FaceInsightForConditionalGeneration"
     assert report["AutoProcessor"] == "FaceInsightProcessor"
     assert report["AutoImageProcessor"] == "FaceInsightImageProcessor"
