@@ -73,6 +73,7 @@ def make_processor(
         parsing_token=PARSING_TOKEN,
         image_seq_length=config.image_seq_length,
         parsing_seq_length=config.parsing_seq_length,
+        knowledge_seq_length=config.knowledge_seq_length,
         binary_attributes=config.binary_attributes,
         categorical_facets=config.categorical_facets,
     )
@@ -92,6 +93,7 @@ def build_config(vision_config, text_config, parser_config, tokenizer, parsing_s
         vision_feature_select_strategy=strategy,
         parsing_feature_layer=feature_layer,
         parsing_feature_select_strategy=strategy,
+        knowledge_tokens=True,
     )
     kwargs.update(overrides)
     config = FaceInsightConfig(**kwargs)

@@ -158,6 +158,12 @@ def render_model_card(
             "learned vector per (label, region) and added to the CCM's logits."
             if config.region_readout
             else ""
+        )
+        + (
+            f"\n- Knowledge tokens: the head's probabilities written into {config.knowledge_seq_length} tokens (one "
+            "per binary attribute and facet) that the language model reads after the parsing tokens."
+            if config.knowledge_tokens
+            else ""
         ),
         coverage=coverage_text(config),
         base_models_line=f"- Built from: {', '.join(base_models)}.\n" if base_models else "",

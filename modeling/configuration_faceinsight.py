@@ -79,6 +79,11 @@ class FaceInsightConfig(LabelSpace, PreTrainedConfig):
             region of the parsing map, read by a learned vector per (label node, region), zero at initialisation (so
             a new model starts as the plain CCM). Lets Blond_Hair look at the hair, which a mean over all tokens
             cannot.
+        knowledge_tokens: let the LM read the knowledge head: after each image's parsing tokens come
+            `knowledge_seq_length` knowledge tokens (one per binary attribute, one per facet) that carry the head's
+            probabilities (`FaceInsightKnowledgeTokens`). They take parsing placeholders, so no vocabulary row is
+            added. False (the default, so folders saved before it existed read as written) gives the LM the image and
+            parsing tokens only; the builders turn it on.
         logic_rules: the paper's LCM's deterministic relations, each `{"type": "exclusion"|"implication", "a": node,
             "b": node}`. One value per facet is implied by the schema, and DEFINITIONAL_RULES always hold.
         labelled_faces: per label node, the training faces that carried its label, summed over the runs that trained
@@ -132,6 +137,7 @@ class FaceInsightConfig(LabelSpace, PreTrainedConfig):
     gcn_hidden_sizes: list[int] | None = None
     gcn_negative_slope: float = 0.2
     region_readout: bool = True
+    knowledge_tokens: bool = False
     logic_rules: list[dict] | None = None
     labelled_faces: list[int] | None = None
 
@@ -185,6 +191,11 @@ class FaceInsightConfig(LabelSpace, PreTrainedConfig):
     def num_attribute_labels(self) -> int:
         """Deprecated name of `num_label_nodes` (it counts every label node, not only the binary attributes)."""
         return self.num_label_nodes
+
+    @property
+    def knowledge_seq_length(self) -> int:
+        """Knowledge tokens per image: one per binary attribute and one per facet, or 0 when they are off."""
+        return len(self.binary_attributes) + len(self.categorical_facets) if self.knowledge_tokens else 0
 
     @property
     def all_logic_rules(self) -> list[dict]:

@@ -6,6 +6,8 @@
 * Logical Constraint Module (LCM): deterministic relations. Exclusion rules (a and b never hold together),
   implication rules (a implies b) and the schema's one-value-per-categorical-facet constraint give a differentiable
   violation loss L_c during training and logic-consistent decisions at inference.
+* Knowledge tokens (ours; the paper does not say how the LM reads the head): the head's probabilities written into
+  tokens the LM reads after the parsing tokens, one per binary attribute and one per facet.
 
 This file is uploaded to the Hub as remote code: it imports only `torch`.
 """
@@ -177,6 +179,63 @@ class FaceInsightCorrelationConstraintModule(nn.Module):
             per_region = torch.einsum("brd,nrd->bnr", regions, self.region_readout.to(classifiers.dtype))
             logits = logits + (per_region * region_present.unsqueeze(1).to(per_region.dtype)).sum(-1)
         return self.logit_scale * logits + self.label_bias
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Knowledge tokens
+# --------------------------------------------------------------------------------------------------------------------
+def _rms(rows: torch.Tensor) -> torch.Tensor:
+    return rows.pow(2).mean(-1, keepdim=True).sqrt()
+
+
+class FaceInsightKnowledgeTokens(nn.Module):
+    """The knowledge head's evidence as tokens for the LM: one token per binary attribute, one per facet.
+
+    A label node's identity c_i is what its label looks like to the LM: the mean embedding of its label prompt (the
+    CCM's node inputs), less the mean over all nodes (the prompts' shared words), rescaled to the node input's own
+    size, so that a question's words find their token. A binary attribute of probability p gives `c_i + (2p - 1) * evidence_i`; a facet gives
+    `sum_v q_v * (c_v + evidence_v)`, q its values' probabilities renormalised over the facet (the expected value's
+    identity). `evidence` (one learned vector per label node, all starting as one shared "present" direction, so
+    what the LM learns to read for one attribute holds for the others) is the only parameter. The probabilities are
+    detached: the head learns from its own losses, and the LM learns to read it.
+    """
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        for name, value in self.compute_buffers().items():
+            self.register_buffer(name, value, persistent=False)
+        shared = torch.randn(1, config.text_config.hidden_size) * 0.02
+        self.evidence = nn.Parameter(shared.repeat(config.num_label_nodes, 1))
+
+    def compute_buffers(self) -> dict[str, torch.Tensor]:
+        """`groups` (G, N): 1 where label node n belongs to token g (binary attributes, then facets); `binary` (N,):
+        1 for binary attributes, 0 for facet values."""
+        config = self.config
+        num_binary, num_nodes = len(config.binary_attributes), config.num_label_nodes
+        facets = list(config.facet_label_indices.values())
+        groups = torch.zeros(num_binary + len(facets), num_nodes)
+        groups[torch.arange(num_binary), torch.arange(num_binary)] = 1.0
+        for row, indices in enumerate(facets):
+            groups[num_binary + row, indices] = 1.0
+        binary = torch.zeros(num_nodes)
+        binary[:num_binary] = 1.0
+        return {"groups": groups, "binary": binary}
+
+    def forward(self, face_label_logits: torch.Tensor, node_inputs: torch.Tensor) -> torch.Tensor:
+        """(B, G, d) knowledge tokens from face-label logits (B, N) and the CCM's node inputs (N, d)."""
+        dtype = self.evidence.dtype
+        groups, binary = self.groups.to(dtype), self.binary.to(dtype)
+        probabilities = torch.sigmoid(face_label_logits.detach().float()).to(dtype)
+        facet_share = probabilities / ((probabilities @ groups.T) @ groups).clamp(min=1e-6)  # q within each facet
+        identity_weight = binary + (1 - binary) * facet_share  # (B, N)
+        evidence_weight = binary * (2 * probabilities - 1) + (1 - binary) * facet_share
+        node_inputs = node_inputs.to(dtype)
+        identity = node_inputs - node_inputs.mean(0, keepdim=True)  # (N, d): what tells the labels apart
+        # at the scale of a node input (the shared prompt words made up most of it)
+        identity = identity * (_rms(node_inputs) / _rms(identity).clamp(min=1e-12))
+        per_node = identity_weight.unsqueeze(-1) * identity + evidence_weight.unsqueeze(-1) * self.evidence
+        return torch.einsum("gn,bnd->bgd", groups, per_node)
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ Data flow for one image (`get_image_features`):
          └─► parser (SegFormer; only when no map is given) ─► label map ─► palette render ─►  │   LM's input embeddings
              parsing encoder (ViT) ─► pool to parsing_seq_length ─► projector ─► parsing tokens┘   (placeholders)
     mean(image tokens, parsing tokens) ─► CCM (GCN label classifiers) ─► attribute logits ─► LCM (loss / decisions)
+                                                                              └─► knowledge tokens (after the parsing
+                                                                                  tokens, when config.knowledge_tokens)
 
 What differs from LLaVA, and why:
 
@@ -16,6 +18,8 @@ What differs from LLaVA, and why:
   can encode every visual input once before prefill (`mm_encoder_outputs`) and the parsing branch sees the pixels.
 * Two placeholder tokens (image, parsing); `get_placeholder_mask` returns a mask for each. Parsing placeholders may
   be absent from a prompt (the LM then reads image tokens only, as LLaVA's does); image placeholders must match.
+  With knowledge tokens, each image's parsing placeholders hold its parsing tokens, then its knowledge tokens (the
+  head's probabilities, for the LM to read: the paper does not say how its LM sees the head).
 * `_expand_multimodal_outputs` repeats the parsing tokens and logits with the image tokens (beams, several returned
   sequences); transformers' own expansion knows only `pooler_output`.
 * The loss adds the attribute head's BCE and logic terms to the LM loss, all weighted here and only here.
@@ -48,7 +52,11 @@ from transformers.utils.generic import can_return_tuple, merge_with_config_defau
 from transformers.utils.output_capturing import select_hidden_states
 
 from .configuration_faceinsight import FaceInsightConfig
-from .knowledge_faceinsight import FaceInsightCorrelationConstraintModule, FaceInsightLogicalConstraintModule
+from .knowledge_faceinsight import (
+    FaceInsightCorrelationConstraintModule,
+    FaceInsightKnowledgeTokens,
+    FaceInsightLogicalConstraintModule,
+)
 from .schema_faceinsight import FACE_PARTS, PARSE_THIS_IMAGE
 
 UNKNOWN_PARSING_LABEL = PARSE_THIS_IMAGE  # the earlier name
@@ -68,10 +76,12 @@ class FaceInsightImageOutput(BaseModelOutputWithPooling):
     """What `get_image_features` returns for N images. As LLaVA's: the image tower's `last_hidden_state`,
     `hidden_states`, `attentions`, and `pooler_output`, the projected image tokens (a list of N tensors
     (image_seq_length, text width)). FaceInsight adds, for the same images: `parsing_pooler_output` (the projected
-    parsing tokens, a list of N tensors (parsing_seq_length, text width)), `face_label_logits` (N, num label nodes)
-    and `parsing_maps` (N, H, W), the label maps the parsing branch read."""
+    parsing tokens, a list of N tensors (parsing_seq_length, text width)), `face_label_logits` (N, num label nodes),
+    `knowledge_pooler_output` (the knowledge tokens, N tensors (knowledge_seq_length, text width), None when the
+    config has none) and `parsing_maps` (N, H, W), the label maps the parsing branch read."""
 
     parsing_pooler_output: list[torch.FloatTensor] | None = None
+    knowledge_pooler_output: list[torch.FloatTensor] | None = None
     face_label_logits: torch.FloatTensor | None = None
     parsing_maps: torch.LongTensor | None = None
 
@@ -264,6 +274,8 @@ class FaceInsightPreTrainedModel(PreTrainedModel):
             init.zeros_(module.label_bias)
             if module.region_readout is not None:
                 init.zeros_(module.region_readout)
+        if isinstance(module, FaceInsightKnowledgeTokens):  # one shared direction to start (see its docstring)
+            init.copy_(module.evidence, torch.randn(1, module.evidence.shape[1]).mul(0.02).expand_as(module.evidence))
 
     @classmethod
     def is_custom_code(cls) -> bool:
@@ -312,6 +324,7 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         )
         self.correlation_module = FaceInsightCorrelationConstraintModule(config)
         self.logic_module = FaceInsightLogicalConstraintModule(config)
+        self.knowledge_tokens = FaceInsightKnowledgeTokens(config) if config.knowledge_tokens else None
         self.language_model = AutoModel.from_config(config.text_config)
         self.frozen_parts = set()
         self.post_init()
@@ -409,6 +422,13 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
             regions, present = self.region_pooled_features(image_features, parsing_maps)
         return self.correlation_module(pooled, self.get_input_embeddings(), regions, present)
 
+    def get_knowledge_features(self, face_label_logits: torch.Tensor) -> torch.Tensor | None:
+        """(B, knowledge_seq_length, text width): the head's probabilities as tokens for the LM; None when off."""
+        if self.knowledge_tokens is None:
+            return None
+        node_inputs = self.correlation_module.node_inputs(self.get_input_embeddings())
+        return self.knowledge_tokens(face_label_logits, node_inputs)
+
     # -- LLaVA's interface --------------------------------------------------------------------------------------------
     @merge_with_config_defaults
     @can_return_tuple
@@ -429,13 +449,16 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         image_features = self.multi_modal_projector(selected)
         used_maps = self.resolve_parsing_maps(pixel_values, parsing_maps)
         parsing_features = self.get_parsing_features(used_maps, image_features.dtype)
+        face_label_logits = self.knowledge_head_logits(image_features, parsing_features, used_maps)
+        knowledge_features = self.get_knowledge_features(face_label_logits)
         return FaceInsightImageOutput(
             last_hidden_state=image_outputs.last_hidden_state,
             pooler_output=list(image_features),
             hidden_states=image_outputs.hidden_states,
             attentions=image_outputs.attentions,
             parsing_pooler_output=list(parsing_features),
-            face_label_logits=self.knowledge_head_logits(image_features, parsing_features, used_maps),
+            knowledge_pooler_output=None if knowledge_features is None else list(knowledge_features),
+            face_label_logits=face_label_logits,
             parsing_maps=used_maps,
         )
 
@@ -470,14 +493,18 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         return image_mask.unsqueeze(-1), parsing_mask.unsqueeze(-1)
 
     def merge_visual_tokens(self, input_ids, inputs_embeds, image_outputs: FaceInsightImageOutput):
-        """inputs_embeds with the image and parsing tokens scattered into their placeholders."""
+        """inputs_embeds with the image tokens, and each image's parsing then knowledge tokens, scattered into their
+        placeholders."""
         image_features = torch.cat(image_outputs.pooler_output).to(inputs_embeds.device, inputs_embeds.dtype)
         if image_outputs.parsing_pooler_output is None:
             raise ValueError(
                 "The pre-encoded image output carries no parsing tokens (generate's prefill_chunk_size keeps image "
                 "tokens only, which FaceInsight cannot use); generate without prefill chunking"
             )
-        parsing_features = torch.cat(image_outputs.parsing_pooler_output).to(inputs_embeds.device, inputs_embeds.dtype)
+        per_image = image_outputs.parsing_pooler_output
+        if image_outputs.knowledge_pooler_output is not None:
+            per_image = [torch.cat(pair) for pair in zip(per_image, image_outputs.knowledge_pooler_output)]
+        parsing_features = torch.cat(per_image).to(inputs_embeds.device, inputs_embeds.dtype)
         image_mask, parsing_mask = self.get_placeholder_mask(input_ids, inputs_embeds, image_features, parsing_features)
         inputs_embeds = inputs_embeds.masked_scatter(image_mask, image_features)
         if parsing_mask.any():

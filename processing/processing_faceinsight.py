@@ -12,15 +12,20 @@ from transformers.processing_utils import ProcessorMixin
 # shows no face the parser can see: predictions for it are flagged, not hidden.
 MIN_FACE_SHARE = 0.02
 
+# ChatML; the assistant's turns inside {% generation %} so that `return_assistant_tokens_mask` (TRL's
+# assistant_only_loss) finds the answers
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
     "{{ '<|im_start|>' + message['role'] + '\n' }}"
-    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% set turn = namespace(text='') %}"
+    "{% if message['content'] is string %}{% set turn.text = message['content'] %}"
     "{% else %}{% for item in message['content'] %}"
-    "{% if item['type'] == 'image' %}{{ '<image>' }}"
-    "{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}"
+    "{% if item['type'] == 'image' %}{% set turn.text = turn.text + '<image>' %}"
+    "{% elif item['type'] == 'text' %}{% set turn.text = turn.text + item['text'] %}{% endif %}"
     "{% endfor %}{% endif %}"
-    "{{ '<|im_end|>\n' }}"
+    "{% if message['role'] == 'assistant' %}"
+    "{% generation %}{{ turn.text + '<|im_end|>\n' }}{% endgeneration %}"
+    "{% else %}{{ turn.text + '<|im_end|>\n' }}{% endif %}"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
@@ -31,8 +36,9 @@ class FaceInsightProcessor(ProcessorMixin):
     processor, placeholder counting, tokenising, the truncation check); FaceInsight writes the hooks.
 
     Each `<image>` in the text stands for one image and becomes `image_seq_length` image tokens followed by
-    `parsing_seq_length` parsing tokens (`replace_image_token`); the model scatters its visual features into those
-    positions. `parsing_maps=` (one per image, None to let the model parse) goes to the image processor. The label
+    `parsing_seq_length + knowledge_seq_length` parsing placeholders (`replace_image_token`); the model scatters its
+    image tokens, then each image's parsing tokens and knowledge tokens, into those positions. `parsing_maps=` (one
+    per image, None to let the model parse) goes to the image processor. The label
     schema in the saved attributes reads structured predictions (`post_process_face_labels`).
     """
 
@@ -47,6 +53,7 @@ class FaceInsightProcessor(ProcessorMixin):
         parsing_token: str = "<parsing>",
         image_seq_length: int = 196,
         parsing_seq_length: int = 49,
+        knowledge_seq_length: int = 0,
         binary_attributes: list[str] | None = None,
         categorical_facets: dict[str, list[str]] | None = None,
         categorical_facet_order: list[str] | None = None,
@@ -56,6 +63,7 @@ class FaceInsightProcessor(ProcessorMixin):
         self.parsing_token = parsing_token
         self.image_seq_length = int(image_seq_length)
         self.parsing_seq_length = int(parsing_seq_length)
+        self.knowledge_seq_length = int(knowledge_seq_length)
         self.binary_attributes = list(binary_attributes or [])
         categorical_facets = categorical_facets or {}
         # saved JSON sorts dict keys; the facet order (which fixes the label columns) travels as a list
@@ -71,8 +79,10 @@ class FaceInsightProcessor(ProcessorMixin):
 
     # -- ProcessorMixin's hooks ----------------------------------------------------------------------------------------
     def replace_image_token(self, image_inputs: dict | None = None, image_idx: int = 0, **kwargs) -> str:
-        """One `<image>` -> its image tokens, then its parsing tokens."""
-        return self.image_token * self.image_seq_length + self.parsing_token * self.parsing_seq_length
+        """One `<image>` -> its image tokens, then the placeholders of its parsing and knowledge tokens."""
+        return self.image_token * self.image_seq_length + self.parsing_token * (
+            self.parsing_seq_length + self.knowledge_seq_length
+        )
 
     def validate_inputs(self, images=None, text=None, videos=None, audio=None, **kwargs):
         if videos is not None or audio is not None:

@@ -96,12 +96,14 @@ def test_carries_over_the_llava_layout_and_template(built_from_llava):
     rows = model.get_input_embeddings().weight.shape[0]
     assert processor.tokenizer.convert_tokens_to_ids(PARSING_TOKEN) == len(llava_processor.tokenizer)
     assert rows == llava.config.text_config.vocab_size + (1 if padding == 0 else 0)
-    # one <image> becomes as many image tokens as LLaVA's processor makes, then the parsing tokens
+    # one <image> becomes as many image tokens as LLaVA's processor makes, then the parsing and knowledge tokens
     image = Image.new("RGB", (64, 64), (180, 140, 120))
     ours = processor(images=[image], text=_prompt(processor), return_tensors="pt")["input_ids"][0]
     theirs = llava_processor(images=[image], text=_prompt(llava_processor), return_tensors="pt")["input_ids"][0]
     assert (ours == model.config.image_token_id).sum() == (theirs == llava.config.image_token_id).sum()
-    assert (ours == model.config.parsing_token_id).sum() == model.config.parsing_seq_length
+    assert model.config.knowledge_tokens and processor.knowledge_seq_length == model.config.knowledge_seq_length
+    expected = model.config.parsing_seq_length + model.config.knowledge_seq_length
+    assert (ours == model.config.parsing_token_id).sum() == expected
 
 
 def test_image_tokens_and_logits_equal_llavas(built_from_llava):

@@ -59,6 +59,7 @@ def test_a_model_trains_every_part_unless_frozen(make_inputs, tiny):
         "parsing_encoder",
         "parsing_projector",
         "correlation_module",
+        "knowledge_tokens",
         "language_model",
     }
     assert all(p.requires_grad for p in model.parameters())
@@ -75,7 +76,8 @@ def test_freeze_keeps_frozen_parts_without_gradients_and_in_eval_mode(make_input
     parser_statistics = model.model.parser.decode_head.batch_norm.running_mean.clone()
     inputs = make_inputs()
     model(**inputs, labels=_lm_labels(inputs, processor), face_labels=_face_labels(model, 1)).loss.backward()
-    assert _parts_with_gradients(model) == {"multi_modal_projector", "parsing_projector", "correlation_module"}
+    trained = {"multi_modal_projector", "parsing_projector", "correlation_module", "knowledge_tokens"}
+    assert _parts_with_gradients(model) == trained
     assert model.lm_head.weight.grad is None
     assert torch.equal(model.model.parser.decode_head.batch_norm.running_mean, parser_statistics)
     with pytest.raises(ValueError, match=r"unknown parts \['towers'\]"):
@@ -123,7 +125,9 @@ def test_placeholder_feature_mismatch_is_a_clear_error(tiny, make_inputs):
         model(input_ids=ids, pixel_values=inputs["pixel_values"])
     ids = inputs["input_ids"].clone()
     ids[0, (ids[0] == model.config.parsing_token_id).nonzero()[0]] = 5  # one parsing token lost
-    with pytest.raises(ValueError, match=r"Parsing features and parsing tokens do not match, tokens: 3, features: 4"):
+    follow = model.config.parsing_seq_length + model.config.knowledge_seq_length  # parsing, then knowledge tokens
+    match = f"Parsing features and parsing tokens do not match, tokens: {follow - 1}, features: {follow}"
+    with pytest.raises(ValueError, match=match):
         model(input_ids=ids, pixel_values=inputs["pixel_values"])
 
 
@@ -342,3 +346,73 @@ def test_earlier_public_names_still_work_with_a_deprecation_warning(tiny, make_i
     with pytest.warns(FutureWarning, match="`post_process_attributes` is deprecated"):
         processor.post_process_attributes(predictions.probabilities, predictions.decisions)
     assert model.config.num_attribute_labels == model.config.num_label_nodes == 65
+
+
+# -- knowledge tokens: the head's probabilities, read by the LM --------------------------------------------------------
+def test_knowledge_tokens_follow_the_parsing_tokens_in_the_lm_input(tiny, make_inputs):
+    """Each image's parsing placeholders hold its parsing tokens, then one knowledge token per binary attribute and
+    facet: what the language model receives at those positions is exactly those features."""
+    model, processor = tiny
+    config = model.config
+    assert config.knowledge_seq_length == len(config.binary_attributes) + len(config.categorical_facets)
+    assert processor.knowledge_seq_length == config.knowledge_seq_length
+    inputs = make_inputs(("Is this person smiling?", "How old is this person?"))
+    received = {}
+    hook = model.model.language_model.register_forward_pre_hook(
+        lambda module, args, kwargs: received.update(embeds=kwargs["inputs_embeds"]), with_kwargs=True
+    )
+    try:
+        with torch.no_grad():
+            model(**inputs)
+            features = model.model.get_image_features(inputs["pixel_values"])
+    finally:
+        hook.remove()
+    for row in range(2):
+        positions = (inputs["input_ids"][row] == config.parsing_token_id).nonzero().squeeze(1)
+        assert len(positions) == config.parsing_seq_length + config.knowledge_seq_length
+        expected = torch.cat([features.parsing_pooler_output[row], features.knowledge_pooler_output[row]])
+        assert torch.allclose(received["embeds"][row, positions], expected, atol=1e-6)
+
+
+def test_each_knowledge_token_moves_with_its_own_label_nodes_only(tiny):
+    """Raising one attribute's logit changes that attribute's token alone, by (2 dp) times its evidence vector;
+    raising one facet value changes that facet's token alone. The probabilities are read, not trained through."""
+    model, _ = tiny
+    config, module = model.model.config, model.model.knowledge_tokens
+    nodes = module.evidence.detach() * 0 + torch.randn(config.num_label_nodes, config.text_config.hidden_size)
+    logits = torch.randn(1, config.num_label_nodes, requires_grad=True)
+    with torch.no_grad():
+        before = module(logits, nodes)
+        raised = logits.detach().clone()
+        raised[0, 3] += 2.0
+        after = module(raised, nodes)
+    changed = (after - before).abs().amax(-1)[0] > 1e-6
+    assert changed.tolist() == [k == 3 for k in range(config.knowledge_seq_length)]
+    dp = torch.sigmoid(raised[0, 3]) - torch.sigmoid(logits[0, 3].detach())
+    assert torch.allclose(after[0, 3] - before[0, 3], 2 * dp * module.evidence[3].detach(), atol=1e-6)
+
+    facet, indices = next(iter(config.facet_label_indices.items()))
+    facet_token = len(config.binary_attributes) + list(config.categorical_facets).index(facet)
+    with torch.no_grad():
+        raised = logits.detach().clone()
+        raised[0, indices[0]] += 2.0
+        after = module(raised, nodes)
+    changed = (after - before).abs().amax(-1)[0] > 1e-6
+    assert changed.tolist() == [k == facet_token for k in range(config.knowledge_seq_length)]
+
+    module(logits, nodes).sum().backward()
+    assert logits.grad is None
+
+
+def test_without_knowledge_tokens_the_lm_reads_image_and_parsing_tokens_only(make_inputs, face_image):
+    """knowledge_tokens=False is the earlier model: no module, no knowledge placeholders, nothing in the output."""
+    from helpers import chat_prompt
+
+    model, processor = build_tiny(seed=0, knowledge_tokens=False)
+    assert model.model.knowledge_tokens is None and processor.knowledge_seq_length == 0
+    inputs = processor(images=[face_image], text=[chat_prompt(processor, "Smiling?")], return_tensors="pt")
+    assert int((inputs["input_ids"] == model.config.parsing_token_id).sum()) == model.config.parsing_seq_length
+    with torch.no_grad():
+        out = model(**inputs)
+    assert out.image_outputs.knowledge_pooler_output is None
+    assert not any("knowledge" in name for name in model.state_dict())

@@ -139,14 +139,11 @@ def test_placeholders_expand_to_image_and_parsing_tokens(tiny, face_image):
     out = processor(images=[face_image, face_image], text=prompt, return_tensors="pt")
     ids = out["input_ids"][0].tolist()
     assert ids.count(processor.image_token_id) == 2 * processor.image_seq_length
-    assert ids.count(processor.parsing_token_id) == 2 * processor.parsing_seq_length
+    follow = processor.parsing_seq_length + processor.knowledge_seq_length  # parsing, then knowledge tokens
+    assert processor.knowledge_seq_length > 0 and ids.count(processor.parsing_token_id) == 2 * follow
     first = ids.index(processor.image_token_id)
-    block = ids[first : first + processor.image_seq_length + processor.parsing_seq_length]
-    assert (
-        block
-        == [processor.image_token_id] * processor.image_seq_length
-        + [processor.parsing_token_id] * processor.parsing_seq_length
-    )
+    block = ids[first : first + processor.image_seq_length + follow]
+    assert block == [processor.image_token_id] * processor.image_seq_length + [processor.parsing_token_id] * follow
     assert out["pixel_values"].shape[0] == 2
     text = processor.decode(out["input_ids"][0], skip_special_tokens=True)
     assert "Is this person smiling?" in text and "<image>" not in text

@@ -35,7 +35,8 @@ SCHEMA = dict(
 
 class FaceInsightModelTester:
     """Builds a tiny FaceInsight config and inputs the way LLaVA's tester builds LLaVA's: `<image>` already expanded
-    into its image tokens, followed here by the parsing tokens."""
+    into its image tokens, followed here by the parsing placeholders (its parsing tokens, then its knowledge tokens:
+    one per binary attribute and facet of SCHEMA)."""
 
     def __init__(self, parent):
         self.parent = parent
@@ -73,12 +74,13 @@ class FaceInsightModelTester:
             decoder_hidden_size=16,
         )
         self.num_image_tokens, self.num_parsing_tokens = 16, 4
+        self.num_knowledge_tokens = len(SCHEMA["binary_attributes"]) + len(SCHEMA["categorical_facets"])
         self.batch_size, self.num_channels, self.image_size = 3, 3, 8
         self.pad_token_id = 1
         self.num_hidden_layers, self.vocab_size, self.hidden_size = 2, 99, 32
         self.num_attention_heads = 4
         self.is_training = True
-        self.seq_length = 7 + self.num_image_tokens + self.num_parsing_tokens
+        self.seq_length = 7 + self.num_image_tokens + self.num_parsing_tokens + self.num_knowledge_tokens
         self.encoder_seq_length = self.seq_length
 
     def get_config(self):
@@ -91,6 +93,7 @@ class FaceInsightModelTester:
             image_seq_length=self.num_image_tokens,
             parsing_seq_length=self.num_parsing_tokens,
             gcn_hidden_sizes=[16],
+            knowledge_tokens=True,
             **SCHEMA,
         )
         # label prompts as token ids, as the builder writes them (the CCM reads them from the LM's embeddings)
@@ -105,7 +108,8 @@ class FaceInsightModelTester:
         config, pixel_values = self.prepare_config_and_inputs()
         input_ids = common.ids_tensor([self.batch_size, self.seq_length], self.vocab_size - 4) + 4
         input_ids[:, : self.num_image_tokens] = IMAGE_TOKEN_ID
-        input_ids[:, self.num_image_tokens : self.num_image_tokens + self.num_parsing_tokens] = PARSING_TOKEN_ID
+        parsing_end = self.num_image_tokens + self.num_parsing_tokens + self.num_knowledge_tokens
+        input_ids[:, self.num_image_tokens : parsing_end] = PARSING_TOKEN_ID
         inputs = {"pixel_values": pixel_values, "input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
         return config, inputs
 
