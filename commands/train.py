@@ -103,7 +103,12 @@ def _checked(script_args, training_args, model_args, argv: list[str]):
         raise ValueError(f"--stage must be one of {', '.join(STAGES)}, got {script_args.stage!r}")
     if script_args.stage == "stage1" and (model_args.use_peft or script_args.save_adapter):
         raise ValueError("stage1 trains no LoRA adapter: --use_peft and --save_adapter need --stage stage2")
-    model_args.use_peft = script_args.stage == "stage2"  # stage 2 is LoRA on the LM
+    if script_args.train_language_model and (script_args.stage == "stage1" or script_args.save_adapter):
+        raise ValueError(
+            "--train_language_model trains the LM in full in stage2: it takes neither --stage stage1 nor "
+            "--save_adapter (there is no LoRA adapter)"
+        )
+    model_args.use_peft = script_args.stage == "stage2" and not script_args.train_language_model
     return script_args, training_args, model_args
 
 

@@ -5,7 +5,7 @@ import torch
 
 from faceinsight.commands import main
 from faceinsight.training.face_datasets import synthetic_faces
-from faceinsight.training.instructions import encode_labels, to_conversations
+from faceinsight.training.instructions import TURNS, encode_labels, to_conversations
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,12 @@ def test_conversations_and_label_encoding(tiny):
     conversations = to_conversations(records, model.config, seed=0)
     assert set(conversations.column_names) >= {"messages", "images", "face_labels", "parsing_map"}
     row = conversations[0]
-    assert row["messages"][0]["role"] == "user" and row["messages"][1]["role"] == "assistant"
+    roles = [message["role"] for message in row["messages"]]
+    assert roles == ["user", "assistant"] * TURNS  # the image comes with the first question only
+    images_in = [[item["type"] for item in m["content"]].count("image") for m in row["messages"] if m["role"] == "user"]
+    assert images_in == [1] + [0] * (TURNS - 1)
+    asked = [m["content"][-1]["text"] for m in row["messages"] if m["role"] == "user"]
+    assert len(set(asked)) == TURNS
     assert len(row["images"]) == 1 and len(row["face_labels"]) == model.config.num_label_nodes
     targets = encode_labels({"gender": "Female", "Smiling": 1}, model.config)
     names = model.config.label_names
@@ -128,12 +133,36 @@ def test_collator_masks_prompt_placeholders_and_padding(tiny):
     assert batch["parsing_maps"].shape == (3, 64, 64) and int(batch["parsing_maps"].max()) <= 18
     assert not ((labels == processor.image_token_id) | (labels == processor.parsing_token_id)).any()
     assert (labels[batch["attention_mask"] == 0] == -100).all()
-    for row in range(3):  # what is trained on is exactly the answer (and its end-of-turn token)
-        answer = processor.decode(ids[row][labels[row] != -100], skip_special_tokens=True).strip()
-        assert answer == rows[row]["messages"][1]["content"][0]["text"]
+    for row in range(3):  # what is trained on is exactly every answer (and its end-of-turn token), no question
+        answers = [m["content"][0]["text"] for m in rows[row]["messages"] if m["role"] == "assistant"]
+        assert len(answers) == TURNS
+        trained = processor.decode(ids[row][labels[row] != -100], skip_special_tokens=True)
+        assert trained.split() == " ".join(answers).split()
     with torch.no_grad():
         out = model(**batch)
     assert out.lm_loss is not None and out.bce_loss is not None and out.logic_loss is not None
+
+
+def test_trl_trains_transformers_llava_on_the_same_answers(tiny):
+    """The demo's LLaVA baseline goes through TRL's own collator (assistant_only_loss, which the chat template's
+    generation marks make possible): it trains on exactly the tokens FaceInsight's collator trains on."""
+    from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
+
+    from faceinsight.hub.build import plain_llava_like
+    from faceinsight.training.collator import FaceInsightCollator
+
+    model, processor = tiny
+    _, llava_processor = plain_llava_like(model.config, processor)
+    records, _ = synthetic_faces(3, seed=4)
+    conversations = to_conversations(records, model.config, seed=0)
+    ours = FaceInsightCollator(processor)([conversations[i] for i in range(3)])
+    plain = conversations.remove_columns(["parsing_map", "face_labels"])
+    trl = DataCollatorForVisionLanguageModeling(processor=llava_processor, assistant_only_loss=True)(
+        [dict(plain[i]) for i in range(3)]
+    )
+    for row in range(3):
+        trained = [batch["input_ids"][row][batch["labels"][row] != -100] for batch in (ours, trl)]
+        assert torch.equal(*trained) and len(trained[0]) > 0
 
 
 def test_example_configs_parse_and_flags_win():
@@ -235,6 +264,37 @@ def test_train_vision_tower_trains_it_and_nothing_is_saved_frozen(tiny_folder, t
     assert torch.equal(parsing_before, next(after.model.parsing_encoder.parameters()))  # not asked for: untouched
     assert all(p.requires_grad for p in after.parameters()) and "freeze_vision_tower" not in after.config.to_dict()
     assert json.loads((out / "training_report.json").read_text())["also_trained"] == ["vision_tower"]
+
+
+def test_knowledge_tokens_train_and_their_ablation_leaves_the_earlier_model(tiny_folder, tmp_path, face_image):
+    """The knowledge tokens' parameters train (stage 2 keeps them whole beside LoRA); `--knowledge_tokens false` gives
+    the earlier model: config, processor placeholders and weights without them, and it answers."""
+    from transformers import AutoProcessor
+
+    from faceinsight.inference import FaceInsightAssistant
+
+    before, after = _short_run(tiny_folder, tmp_path / "kt")
+    assert not torch.equal(before.model.knowledge_tokens.evidence, after.model.knowledge_tokens.evidence)
+
+    out = tmp_path / "no_kt"
+    _, ablated = _short_run(tiny_folder, out, "--knowledge_tokens", "false")
+    processor = AutoProcessor.from_pretrained(out)
+    assert not ablated.config.knowledge_tokens and ablated.model.knowledge_tokens is None
+    assert processor.knowledge_seq_length == 0
+    assert not any("knowledge_tokens" in name for name in ablated.state_dict())
+    assistant = FaceInsightAssistant(ablated.eval(), processor)
+    assert isinstance(assistant.ask(face_image, "Is this person smiling?", max_new_tokens=3), str)
+
+
+def test_train_language_model_trains_the_lm_in_full_without_lora(tiny_folder, tmp_path):
+    """For an LM that starts random (the tiny preset), stage 2 can train it whole: every LM weight moves, no adapter."""
+    out = tmp_path / "full_lm"
+    before, after = _short_run(tiny_folder, out, "--train_language_model", "true")
+    for name in ("embed_tokens.weight", "layers.0.mlp.up_proj.weight", "norm.weight"):
+        assert not torch.equal(
+            before.model.language_model.get_parameter(name), after.model.language_model.get_parameter(name)
+        ), name
+    assert not (out / "adapter").exists()
 
 
 @pytest.mark.slow

@@ -1,6 +1,6 @@
 """Batches FaceInsight conversations for training: chat template, placeholder expansion, padding, labels that
-train only on the assistant's answer (prompt, image/parsing placeholders and padding are -100), facet labels and
-optional parsing maps."""
+train only on the assistant's answers (every assistant turn; prompts, image/parsing placeholders and padding are
+-100), facet labels and optional parsing maps."""
 
 from __future__ import annotations
 
@@ -35,17 +35,13 @@ class FaceInsightCollator:
 
     def __call__(self, examples: list[dict]) -> dict:
         processor = self.processor
-        prompts, full_texts, images, maps = [], [], [], []
+        full_texts, answer_bounds, images, maps = [], [], [], []
         for index, example in enumerate(examples):
             messages = example["messages"]
             if not messages or messages[-1]["role"] != "assistant":
                 raise ValueError(f"example {index}: the conversation must end with the assistant's answer")
-            prompt = processor.apply_chat_template(messages[:-1], add_generation_prompt=True)
-            full = processor.apply_chat_template(messages)
-            if not full.startswith(prompt):
-                raise ValueError(f"example {index}: the chat template does not extend the prompt with the answer")
-            prompts.append(prompt)
-            full_texts.append(full)
+            full_texts.append(processor.apply_chat_template(messages))
+            answer_bounds.append(self._answer_bounds(messages, index))
             example_images = example.get("images") or []
             images.extend(example_images)
             parsing_map = example.get("parsing_map")
@@ -55,14 +51,15 @@ class FaceInsightCollator:
             kwargs.update(truncation=True, max_length=self.max_length)
         used_maps = parsing_maps_from(self.parsing_map_source, images, maps) if images else None
         batch = processor(images=images or None, text=full_texts, parsing_maps=used_maps, **kwargs)
-        # prompt lengths need only the tokenizer: the images were processed once, above
-        expanded_prompts = processor.expand_placeholders(prompts)
-        prompt_lengths = [
-            len(ids) for ids in processor.tokenizer(expanded_prompts, return_token_type_ids=False)["input_ids"]
-        ]
-        labels = batch["input_ids"].clone()
-        for row, length in enumerate(prompt_lengths):
-            labels[row, :length] = -100
+        # token positions of the answers need only the tokenizer: the images were processed once, above
+        bounds = [text for pairs in answer_bounds for pair in pairs for text in pair]
+        expanded = processor.expand_placeholders(bounds)
+        lengths = iter(len(ids) for ids in processor.tokenizer(expanded, return_token_type_ids=False)["input_ids"])
+        labels = torch.full_like(batch["input_ids"], -100)
+        for row, pairs in enumerate(answer_bounds):
+            for _ in pairs:
+                start, end = next(lengths), next(lengths)
+                labels[row, start:end] = batch["input_ids"][row, start:end]
         labels[batch["attention_mask"] == 0] = -100
         labels[(labels == processor.image_token_id) | (labels == processor.parsing_token_id)] = -100
         batch["labels"] = labels
@@ -73,3 +70,16 @@ class FaceInsightCollator:
                 raise ValueError(f"face_labels rows have different lengths {sorted(lengths)} in one batch")
             batch["face_labels"] = torch.tensor(rows, dtype=torch.float32)
         return dict(batch)
+
+    def _answer_bounds(self, messages: list[dict], index: int) -> list[tuple[str, str]]:
+        """For each assistant turn, (the text before its answer, the text through its answer's end of turn)."""
+        bounds = []
+        for turn, message in enumerate(messages):
+            if message["role"] != "assistant":
+                continue
+            before = self.processor.apply_chat_template(messages[:turn], add_generation_prompt=True)
+            through = self.processor.apply_chat_template(messages[: turn + 1])
+            if not through.startswith(before):
+                raise ValueError(f"example {index}: the chat template does not extend the prompt with the answer")
+            bounds.append((before, through))
+        return bounds

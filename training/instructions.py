@@ -112,39 +112,64 @@ def describe(labels: dict, rng: random.Random | None = None) -> str:
     return " ".join(sentences)
 
 
-def make_conversation(labels: dict, rng: random.Random) -> tuple[str, str]:
-    """(question, answer) drawn from the tasks this record has labels for."""
+# questions per training conversation: each answer is trained on, for one encoding of the image (a single question
+# per image left the tiny LM answering every yes/no question alike after 500 steps)
+TURNS = 4
+
+
+def _draw(labels: dict, rng: random.Random) -> tuple[str, str, str]:
+    """(what is asked, question, answer) drawn from the tasks this record has labels for."""
     facets = [f for f in FACET_QUESTIONS if f in labels]
     attributes = [k for k, v in labels.items() if k not in FACET_QUESTIONS]
-    kinds = ["facet"] * (2 * len(facets)) + ["yes_no"] * (2 if attributes else 0) + ["describe"]
+    # a face has a few facets and many attributes: half the questions ask about an attribute
+    kinds = ["facet"] * len(facets) + ["yes_no"] * (len(facets) + 1 if attributes else 0) + ["describe"]
     kind = rng.choice(kinds)
     if kind == "facet":
         from faceinsight.modeling.schema_faceinsight import DEFAULT_CATEGORICAL_FACETS
 
         facet = rng.choice(facets)
         options = ", ".join(phrase(v) for v in DEFAULT_CATEGORICAL_FACETS[facet])
-        return rng.choice(FACET_QUESTIONS[facet]).format(options=options), phrase(labels[facet]).capitalize() + "."
+        question = rng.choice(FACET_QUESTIONS[facet]).format(options=options)
+        return facet, question, phrase(labels[facet]).capitalize() + "."
     if kind == "yes_no":
         attribute = rng.choice(attributes)
         question = rng.choice(YES_NO_QUESTIONS).format(attribute=phrase(attribute))
-        return question, "Yes." if labels[attribute] else "No."
-    return rng.choice(DESCRIBE_QUESTIONS), describe(labels, rng)
+        return attribute, question, "Yes." if labels[attribute] else "No."
+    return "describe", rng.choice(DESCRIBE_QUESTIONS), describe(labels, rng)
 
 
-def to_conversations(records: datasets.Dataset, config, seed: int = 0) -> datasets.Dataset:
-    """TRL's vision format plus our columns: messages, images, face_labels, parsing_map."""
+def make_conversation(labels: dict, rng: random.Random) -> tuple[str, str]:
+    """(question, answer) drawn from the tasks this record has labels for."""
+    return _draw(labels, rng)[1:]
+
+
+def make_turns(labels: dict, rng: random.Random, turns: int = TURNS) -> list[tuple[str, str]]:
+    """Up to `turns` (question, answer) pairs about one face, none asking what an earlier one asked."""
+    asked, pairs = set(), []
+    for _ in range(4 * turns):
+        key, question, answer = _draw(labels, rng)
+        if key not in asked:
+            asked.add(key)
+            pairs.append((question, answer))
+        if len(pairs) == turns:
+            break
+    return pairs
+
+
+def to_conversations(records: datasets.Dataset, config, seed: int = 0, turns: int = TURNS) -> datasets.Dataset:
+    """TRL's vision format plus our columns: messages (the image with the first question, then `turns` questions
+    and answers), images, face_labels, parsing_map."""
 
     def convert(record, index):
         labels = json.loads(record["labels"])
-        question, answer = make_conversation(labels, random.Random(f"{seed}-{index}"))
-        return {
-            "messages": [
-                {"role": "user", "content": [{"type": "image", "text": None}, {"type": "text", "text": question}]},
-                {"role": "assistant", "content": [{"type": "text", "text": answer}]},
-            ],
-            "images": [record["image"]],
-            "face_labels": encode_labels(labels, config),
-        }
+        messages = []
+        for question, answer in make_turns(labels, random.Random(f"{seed}-{index}"), turns):
+            content = [{"type": "text", "text": question}]
+            if not messages:
+                content.insert(0, {"type": "image", "text": None})
+            messages.append({"role": "user", "content": content})
+            messages.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
+        return {"messages": messages, "images": [record["image"]], "face_labels": encode_labels(labels, config)}
 
     converted = records.map(convert, with_indices=True, remove_columns=["labels", "split", "source", "image"])
     return converted

@@ -18,7 +18,7 @@ import torch
 from faceinsight.training.collator import PARSING_MAP_SOURCES
 
 STAGES = ("stage1", "stage2")
-FULLY_TRAINED_WITH_LORA = ["multi_modal_projector", "parsing_projector", "correlation_module"]
+FULLY_TRAINED_WITH_LORA = ["multi_modal_projector", "parsing_projector", "correlation_module", "knowledge_tokens"]
 LM_ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
 
 
@@ -55,6 +55,10 @@ class FaceInsightScriptArguments:
         "preset; the paper keeps a pretrained one frozen)",
     )
     train_parsing_encoder: bool = _flag(False, "also train the parsing-map encoder")
+    train_language_model: bool = _flag(
+        False,
+        "stage2: train the LM in full instead of LoRA (for a small LM that starts random, as in the tiny preset)",
+    )
     parsing_map_source: str = _flag(
         "dataset",
         "dataset (its maps; the parser where it has none), parser (the "
@@ -71,6 +75,11 @@ class FaceInsightScriptArguments:
     )
     use_correlation_graph: bool = _flag(True, "false: C_hat = identity (the no-CCM ablation)")
     use_logic_rules: bool = _flag(True, "false: no mined rules and no L_c (the no-LCM ablation)")
+    knowledge_tokens: bool | None = _flag(
+        None,
+        "true/false: the LM reads (or not) the knowledge head's tokens after the parsing tokens (default: as the "
+        "model's config; false is the no-knowledge-tokens ablation)",
+    )
     save_adapter: bool = _flag(
         False,
         "stage2: also write the LoRA adapter (with the modules trained in full) to "
@@ -139,19 +148,25 @@ def load_records(script_args, image_size: int, seed: int):
     return train, test, report
 
 
-def load_model_and_processor(model_args):
+def load_model_and_processor(model_args, knowledge_tokens: bool | None = None):
+    """The model and processor to train; `knowledge_tokens` (not None) switches the knowledge tokens on or off in the
+    config, the model (a new module starts initialised) and the processor's placeholder count alike."""
     from transformers import AutoProcessor
 
     from faceinsight import FaceInsightForConditionalGeneration
 
     dtype = model_args.dtype if model_args.dtype not in (None, "auto") else None
+    overrides = {} if knowledge_tokens is None else {"knowledge_tokens": knowledge_tokens}
     model = FaceInsightForConditionalGeneration.from_pretrained(
         model_args.model_name_or_path,
         use_safetensors=True,
         dtype=getattr(torch, dtype) if dtype else None,
         attn_implementation=model_args.attn_implementation or "sdpa",
+        **overrides,
     )
-    return model, AutoProcessor.from_pretrained(model_args.model_name_or_path)
+    processor = AutoProcessor.from_pretrained(model_args.model_name_or_path)
+    processor.knowledge_seq_length = model.config.knowledge_seq_length
+    return model, processor
 
 
 def write_knowledge(model, train_targets: list, script_args) -> dict | None:
@@ -206,10 +221,11 @@ def choose_what_trains(model, script_args, model_args) -> tuple[object, list[str
     ]
     frozen = [part for part in ("vision_tower", "parsing_encoder") if part not in extra]
     model.freeze("parser", *frozen, *(["language_model"] if script_args.stage == "stage1" else []))
-    if script_args.stage == "stage2":
+    if script_args.stage == "stage2" and not script_args.train_language_model:
         lora = get_peft_config(model_args)
         lora.target_modules = lora_target_regex(model_args.lora_target_modules or LM_ATTENTION)
-        lora.modules_to_save = list(model_args.lora_modules_to_save or FULLY_TRAINED_WITH_LORA) + extra
+        present = [name for name in FULLY_TRAINED_WITH_LORA if getattr(model.model, name, None) is not None]
+        lora.modules_to_save = list(model_args.lora_modules_to_save or present) + extra
         model = get_peft_model(model, lora)
     return model, extra
 
@@ -262,7 +278,7 @@ def run_training(script_args, training_args, model_args) -> TrainingRun | None:
     from faceinsight.training.instructions import encode_labels
 
     set_seed(training_args.seed)  # LoRA's initialisation comes before the Trainer seeds anything
-    model, processor = load_model_and_processor(model_args)
+    model, processor = load_model_and_processor(model_args, script_args.knowledge_tokens)
     train_records, test_records, data_report = load_records(
         script_args, processor.image_processor.size, training_args.seed
     )
