@@ -1,9 +1,11 @@
 """`faceinsight demo`: the whole pipeline on the embedded synthetic faces, offline, on a CPU.
 
-Builds a small FaceInsight, trains its face parser, trains the model (knowledge modules + LoRA) and three ablations
-with one shared recipe and seed (no parsing map, no CCM, no LCM), evaluates all of them on held-out faces with 95%
-intervals, writes the Hub-ready folder with its model card, reloads it in a fresh process through
-`AutoModel.from_pretrained(..., trust_remote_code=True)` and `pipeline("image-text-to-text")`, and prints a report.
+Builds a small FaceInsight, trains its face parser, trains the model and four ablations (no knowledge tokens, no
+parsing map, no CCM, no LCM) and transformers' own LLaVA of the same sizes and starting weights (the paper's
+fine-tuned general MLLM) with one shared recipe, data and seed; scores every variant's structured predictions on
+held-out faces and every model's generated answers and descriptions (95% intervals), writes the Hub-ready folder
+with its model card, reloads it in a fresh process through `AutoModel.from_pretrained(..., trust_remote_code=True)`
+and `pipeline("image-text-to-text")`, and prints a report.
 """
 
 from __future__ import annotations
@@ -21,14 +23,15 @@ import numpy as np
 # (trained) parser makes, the maps it will see in use; the no-parsing ablation gets blank maps instead.
 VARIANTS = {
     "full": ["--parsing_map_source", "parser"],
+    "no knowledge tokens": ["--parsing_map_source", "parser", "--knowledge_tokens", "false"],
     "no parsing map": ["--parsing_map_source", "blank"],
     "no CCM": ["--parsing_map_source", "parser", "--use_correlation_graph", "false"],
     "no LCM": ["--parsing_map_source", "parser", "--use_logic_rules", "false"],
 }
-# LoRA on every linear layer of the LM: the tiny LM starts random, and attention-only LoRA leaves most of its
-# answers unreadable after 500 steps
-LORA_FLAGS = ["--lora_target_modules", *"q_proj k_proj v_proj o_proj gate_proj up_proj down_proj".split()]
-LORA_FLAGS += ["--lora_r", "16", "--lora_alpha", "32"]
+# The tiny LM starts random, so it trains in full: with LoRA (r=16 on every linear layer) it stays at 5.2 nats per
+# answer token after 500 steps and answers every yes/no question "No"; trained in full it reaches 0.36
+RECIPE_FLAGS = ["--train_language_model", "true"]
+LLAVA_BASELINE = "LLaVA baseline"  # transformers' LlavaForConditionalGeneration, same sizes, recipe, data and seed
 QUESTIONS = [
     "What is the gender of this person? Options: male, female.",
     "Which facial expression does this person show? Options: surprise, fear, disgust, happiness, sadness, "
@@ -47,7 +50,7 @@ class DemoSettings:
     steps: int = 500
     batch_size: int = 16
     learning_rate: float = 3e-3
-    answer_faces: int = 40
+    answer_faces: int = 60
     seed: int = 0
 
 
@@ -88,10 +91,8 @@ def write_parser_pairs(folder: Path, faces: int, seed: int, size: int) -> tuple[
     return images, maps
 
 
-def train_variant(base: Path, output_dir: Path, flags: list[str], settings: DemoSettings):
-    from faceinsight.commands.train import parse_arguments
-    from faceinsight.training.train import run_training
-
+def variant_arguments(base: Path, output_dir: Path, flags: list[str], settings: DemoSettings) -> list[str]:
+    """`faceinsight train`'s arguments for one variant: the one recipe, then the variant's flags."""
     options = {
         "model_name_or_path": base,
         "output_dir": output_dir,
@@ -108,7 +109,50 @@ def train_variant(base: Path, output_dir: Path, flags: list[str], settings: Demo
         "seed": settings.seed,
     }
     argv = [item for key, value in options.items() for item in (f"--{key}", str(value))]
-    return run_training(*parse_arguments([*argv, *LORA_FLAGS, *flags]))
+    return [*argv, *RECIPE_FLAGS, *flags]
+
+
+def train_variant(base: Path, output_dir: Path, flags: list[str], settings: DemoSettings):
+    from faceinsight.commands.train import parse_arguments
+    from faceinsight.training.train import run_training
+
+    return run_training(*parse_arguments(variant_arguments(base, output_dir, flags, settings)))
+
+
+def train_llava_baseline(base: Path, output_dir: Path, settings: DemoSettings):
+    """The paper's fine-tuned general MLLM: transformers' own LLaVA with the base's tower, projector and LM (same
+    sizes, same starting weights), trained by TRL's SFTTrainer with its own collator on the same conversations, with
+    the SFTConfig `faceinsight train` parses for the variants (one recipe, one seed). Returns (model, processor)."""
+    from transformers import AutoProcessor, set_seed
+    from trl import SFTTrainer
+
+    from faceinsight import FaceInsightForConditionalGeneration
+    from faceinsight.commands.train import parse_arguments
+    from faceinsight.hub.build import TINY_IMAGE_SIZE, plain_llava_like
+    from faceinsight.training.face_datasets import synthetic_faces
+    from faceinsight.training.instructions import to_conversations
+
+    _, training_args, _ = parse_arguments(variant_arguments(base, output_dir, [], settings))
+    set_seed(training_args.seed)
+    source = FaceInsightForConditionalGeneration.from_pretrained(base, use_safetensors=True)
+    model, processor = plain_llava_like(source.config, AutoProcessor.from_pretrained(base))
+    for part in ("vision_tower", "multi_modal_projector", "language_model"):
+        getattr(model.model, part).load_state_dict(getattr(source.model, part).state_dict())
+    model.lm_head.load_state_dict(source.lm_head.state_dict())
+    model.model.vision_tower.requires_grad_(False)  # as in the variants: the tower stays as built
+    records, _ = synthetic_faces(settings.train_faces, training_args.seed, TINY_IMAGE_SIZE, "train")
+    conversations = to_conversations(records, source.config, seed=training_args.seed)
+    dataset = conversations.remove_columns(["parsing_map", "face_labels"])
+    # trained on the assistant's answers only, as FaceInsight's collator does (the template marks them)
+    training_args.assistant_only_loss = True
+    training_args.remove_unused_columns = False
+    training_args.dataset_kwargs = {"skip_prepare_dataset": True}
+    trainer = SFTTrainer(model=model, args=training_args, train_dataset=dataset, processing_class=processor)
+    trainer.train()
+    model.eval()
+    model.save_pretrained(output_dir)
+    processor.save_pretrained(output_dir)
+    return model, processor
 
 
 def parsing_sheet(model, processor, records, path: Path, faces: int = 6) -> Path:
@@ -142,32 +186,34 @@ def run_demo(settings: DemoSettings) -> dict:
     with steps(f"train its face parser on {settings.parser_faces} synthetic faces with exact maps", "parser"):
         base, parser_report = train_demo_parser(out, settings)
     with steps(
-        f"train the model and {len(VARIANTS) - 1} ablations ({settings.steps} steps each, one recipe, "
-        f"seed {settings.seed})",
+        f"train the model, {len(VARIANTS) - 1} ablations and the LLaVA baseline ({settings.steps} steps each, one "
+        f"recipe, seed {settings.seed})",
         "training",
     ):
         folders = {}
         for name, flags in VARIANTS.items():
             print(f"--- {name}", flush=True)
-            folders[name] = out / "model" if name == "full" else out / "work" / "ablations" / name.replace(" ", "_")
+            folders[name] = out / "model" if name == "full" else out / "work" / "ablations" / slug(name)
             train_variant(base, folders[name], flags, settings)
+        print(f"--- {LLAVA_BASELINE}", flush=True)
+        llava = train_llava_baseline(base, out / "work" / slug(LLAVA_BASELINE), settings)
     with steps(f"evaluate on {settings.eval_faces} held-out synthetic faces", "evaluation"):
         held_out, scores, loaded, rules = score_variants(folders, processor, settings)
     with steps(
-        f"ask the trained model closed questions about {settings.answer_faces} faces (generated answers)", "answers"
+        f"ask every model closed questions about {settings.answer_faces} faces and for their descriptions", "answers"
     ):
-        full_processor, answers = ask_closed_questions(loaded["full"], held_out, settings.answer_faces, out)
+        answers = ask_every_model({**loaded, LLAVA_BASELINE: llava}, folders, held_out, settings.answer_faces, out)
+    full_processor = answers["full"]["processor"]
     with steps("write pictures and the model card", "pictures and card"):
         pictures = write_pictures(loaded["full"], full_processor, held_out, scores, out)
-        write_model_card(loaded["full"].config, scores, answers, parser_report, settings, out / "model")
+        generated = {name: answer["scores"]["generated"] for name, answer in answers.items()}
+        write_model_card(loaded["full"].config, scores, generated, parser_report, settings, out / "model")
     with steps(
         "reload the folder in a fresh process (AutoModel + pipeline, trust_remote_code) and ask it",
         "fresh-process reload",
     ):
         reload = ask_fresh_process(out / "model", held_out[0], out / "example_face.png")
     with steps("report", "report"):
-        from faceinsight.evaluation.report import task_table
-
         report = {
             "settings": asdict(settings),
             "parser": {k: parser_report[k] for k in ("mean_iou", "baseline_mean_iou", "per_class_iou")},
@@ -175,12 +221,14 @@ def run_demo(settings: DemoSettings) -> dict:
             "rules_from_held_out_ground_truth": len(rules),
             "generated_answers": {
                 "faces": settings.answer_faces,
-                "questions": answers["questions"],
-                "unreadable": answers["unreadable_answers"],
-                "scores": answers["scores"]["generated"],
+                "questions": {name: answer["questions"] for name, answer in answers.items()},
+                "unreadable": {name: answer["unreadable_answers"] for name, answer in answers.items()},
             },
-            "description_scores": answers["description_scores"],
-            "answer_diversity": answer_diversity(out / "generated_answers" / "answers.jsonl"),
+            "generated_scores": generated,
+            "description_scores": {name: answer["description_scores"] for name, answer in answers.items()},
+            "answer_diversity": {
+                name: answer_diversity(out / "generated_answers" / slug(name) / "answers.jsonl") for name in answers
+            },
             "fresh_process": {k: reload[k] for k in ("AutoModel", "answers", "truth", "faceinsight_imported")},
             "model_dir": str(out / "model"),
             "pictures": [str(p) for p in pictures],
@@ -188,24 +236,34 @@ def run_demo(settings: DemoSettings) -> dict:
             "total_seconds": round(time.perf_counter() - steps.started, 1),
         }
         (out / "demo_report.json").write_text(json.dumps(report, indent=2) + "\n")
-        print_report(report, task_table)
+        print_report(report)
     return report
 
 
-def ask_closed_questions(model, held_out, faces: int, out: Path):
-    """The trained model's generated answers to closed questions about `faces` held-out faces, and its free-text
-    descriptions of them (fact precision and recall), through the processor a user loads; returns (that processor,
-    the evaluation's report)."""
+def slug(name: str) -> str:
+    return name.replace(" ", "_").replace(",", "")
+
+
+def ask_every_model(models: dict, folders: dict, held_out, faces: int, out: Path) -> dict:
+    """Each model's generated answers to closed questions about `faces` held-out faces and its free-text
+    descriptions of them (fact precision and recall), through the processor a user loads from its folder (the
+    LLaVA baseline's own); per model, the evaluation's report with that processor under "processor"."""
     from transformers import AutoProcessor
 
     from faceinsight.evaluation.run import evaluate
 
-    processor = AutoProcessor.from_pretrained(out / "model")
     records = held_out.select(range(faces))
-    report = evaluate(
-        model, processor, records, None, out / "generated_answers", "full", structured=False, descriptions=faces
-    )
-    return processor, report
+    reports = {}
+    for name, model in models.items():
+        if name == LLAVA_BASELINE:
+            model, processor = model
+        else:
+            processor = AutoProcessor.from_pretrained(folders[name])
+        print(f"--- {name}", flush=True)
+        folder = out / "generated_answers" / slug(name)
+        reports[name] = evaluate(model, processor, records, None, folder, name, structured=False, descriptions=faces)
+        reports[name]["processor"] = processor
+    return reports
 
 
 def ask_fresh_process(model_dir: Path, face: dict, example: Path) -> dict:
@@ -293,7 +351,7 @@ def write_pictures(model, processor, held_out, scores: dict, out: Path) -> list[
     ]
 
 
-def write_model_card(config, scores: dict, answers: dict, parser_report: dict, settings: DemoSettings, folder: Path):
+def write_model_card(config, scores: dict, generated: dict, parser_report: dict, settings: DemoSettings, folder: Path):
     from faceinsight.hub.model_card import render_model_card
 
     evaluation = {
@@ -309,11 +367,14 @@ def write_model_card(config, scores: dict, answers: dict, parser_report: dict, s
         "dataset_name": "FaceInsight synthetic faces (generated answers)",
         "dataset_type": "faceinsight-synthetic",
         "split": "test",
-        "scores": {"generated": answers["scores"]["generated"]},
+        "scores": generated,
+        "headline": "full",
+        "note": f"answers to closed questions about {settings.answer_faces} held-out faces; the {LLAVA_BASELINE} is "
+        "transformers' LLaVA of the same sizes and starting weights, trained with the same recipe, data and seed",
     }
     training = (
-        f"`faceinsight demo`: stage-2 recipe (LoRA r=16 on every linear layer of the LM, projectors and "
-        f"knowledge modules trained in full, on the trained parser's maps), {settings.steps} steps of batch "
+        f"`faceinsight demo`: stage-2 recipe with the LM trained in full (the tiny LM starts random), projectors and "
+        f"knowledge modules trained in full, on the trained parser's maps, {settings.steps} steps of batch "
         f"{settings.batch_size}, learning rate {settings.learning_rate} constant, on {settings.train_faces} synthetic "
         f"faces; parser trained {settings.parser_steps} steps (held-out mean IoU {parser_report['mean_iou']:.3f}). "
         "Random tiny towers and LM: this model exists to show the pipeline, not to describe real faces."
@@ -337,12 +398,14 @@ def answer_diversity(answers_file: Path) -> dict[str, int]:
     return {label: len(values) for label, values in sorted(seen.items())}
 
 
-def print_report(report: dict, task_table) -> None:
+def print_report(report: dict) -> None:
+    from faceinsight.evaluation.report import task_table
+
     settings = report["settings"]
     print("\n" + "=" * 100)
     print(
-        f"FaceInsight demo: {settings['eval_faces']} held-out synthetic faces, accuracy [95% interval]; "
-        f"every variant trained with the same recipe and seed {settings['seed']}"
+        f"FaceInsight demo: {settings['eval_faces']} held-out synthetic faces, structured predictions, accuracy [95% "
+        f"interval]; every variant trained with the same recipe and seed {settings['seed']}"
     )
     print(task_table(report["scores"]))
     print(
@@ -354,35 +417,12 @@ def print_report(report: dict, task_table) -> None:
     )
     generated = report["generated_answers"]
     print(
-        f"\ngenerated answers of the full model ({generated['faces']} faces, {generated['questions']} closed "
-        f"questions, {generated['unreadable']} unreadable, counted wrong):"
+        f"\ngenerated answers to closed questions about {generated['faces']} of those faces (unreadable answers "
+        f"count wrong: {', '.join(f'{name} {count}' for name, count in generated['unreadable'].items())}):"
     )
-    print(task_table({"full (answers)": generated["scores"]}))
-    print(f"descriptions by the full model ({generated['faces']} faces): fact precision / recall [95% intervals]")
-    for task, score in report["description_scores"].items():
-        precision, recall = score["precision"], score["recall"]
-        shown = (
-            f"{precision:.3f} {[round(v, 3) for v in score['precision_interval']]}" if precision is not None else "-"
-        )
-        recall = f"{recall:.3f}" if recall is not None else "-"
-        print(f"  {task:<11} precision {shown} of {score['statements']} statements; recall {recall}")
-    diversity = report["answer_diversity"]
-    same = [label for label, count in diversity.items() if count == 1]
-    facets = [label for label in ("age", "gender", "race", "expression") if label in diversity]
-    varied = [label for label, count in diversity.items() if label not in facets and count > 1]
-    attributes = len(diversity) - len(facets)
-    print(
-        f"different answers across the {generated['faces']} faces: "
-        + ", ".join(f"{label} {diversity[label]}" for label in facets)
-        + f"; {len(varied)} of {attributes} attribute questions got more than one answer"
-    )
-    if len(same) == len(diversity):
-        print("every face got the same answers: the language model answers without reading the picture")
-    elif same:
-        print(
-            f"the same answer for every face: {', '.join(label for label in same if label in facets) or 'no facet'}"
-            f" and {len([label for label in same if label not in facets])} attribute questions"
-        )
+    print(task_table(report["generated_scores"]))
+    print_descriptions(report["description_scores"], generated["faces"])
+    print_diversity(report["answer_diversity"]["full"], generated["faces"])
     print(
         f"\nparser: held-out mean IoU {report['parser']['mean_iou']:.3f} "
         f"(constant baseline {report['parser']['baseline_mean_iou']:.3f})"
@@ -402,6 +442,35 @@ def print_report(report: dict, task_table) -> None:
     print(f"evaluate it:  faceinsight eval --model {model_dir} --dataset synthetic")
     print(f"publish it:   faceinsight push {model_dir} --repo-id ORG/NAME --dry-run")
     print(f"took {report['total_seconds']:.0f} s: " + ", ".join(f"{k} {v:.0f} s" for k, v in report["seconds"].items()))
+
+
+def print_descriptions(description_scores: dict, faces: int) -> None:
+    """Fact precision (1 - hallucination rate) / recall per task and model; '-' where nothing was stated."""
+    tasks = ("attributes", "age", "gender", "race", "expression")
+    print(f"\ndescriptions of {faces} faces: fact precision / recall per task (precision's 95% interval in the report)")
+    print(f"{'model':<22}" + "".join(f"{task:>16}" for task in tasks))
+    for name, scores in description_scores.items():
+        cells = []
+        for task in tasks:
+            precision, recall = scores[task]["precision"], scores[task]["recall"]
+            cells.append(
+                f"{'-' if precision is None else f'{precision:.2f}'} / {'-' if recall is None else f'{recall:.2f}'}"
+            )
+        print(f"{name:<22}" + "".join(f"{cell:>16}" for cell in cells))
+
+
+def print_diversity(diversity: dict, faces: int) -> None:
+    same = [label for label, count in diversity.items() if count == 1]
+    facets = [label for label in ("age", "gender", "race", "expression") if label in diversity]
+    varied = [label for label, count in diversity.items() if label not in facets and count > 1]
+    attributes = len(diversity) - len(facets)
+    print(
+        f"the full model's different answers across the {faces} faces: "
+        + ", ".join(f"{label} {diversity[label]}" for label in facets)
+        + f"; {len(varied)} of {attributes} attribute questions got more than one answer"
+    )
+    if len(same) == len(diversity):
+        print("every face got the same answers: the language model answers without reading the picture")
 
 
 # what the demo writes into its folder: the only entries --overwrite replaces
