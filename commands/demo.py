@@ -175,6 +175,8 @@ def parsing_sheet(model, processor, records, path: Path, faces: int = 6) -> Path
 
 def run_demo(settings: DemoSettings) -> dict:
     """The demo's eight steps, each timed; returns the report it writes to `demo_report.json`."""
+    from transformers import AutoProcessor
+
     from faceinsight.hub.build import build_tiny
     from faceinsight.hub.export import save_model_folder
 
@@ -202,7 +204,8 @@ def run_demo(settings: DemoSettings) -> dict:
     with steps(
         f"ask every model closed questions about {settings.answer_faces} faces and for their descriptions", "answers"
     ):
-        answers = ask_every_model({**loaded, LLAVA_BASELINE: llava}, folders, held_out, settings.answer_faces, out)
+        models = {name: (model, AutoProcessor.from_pretrained(folders[name])) for name, model in loaded.items()}
+        answers = ask_every_model({**models, LLAVA_BASELINE: llava}, held_out, settings.answer_faces, out)
     full_processor = answers["full"]["processor"]
     with steps("write pictures and the model card", "pictures and card"):
         pictures = write_pictures(loaded["full"], full_processor, held_out, scores, out)
@@ -241,24 +244,18 @@ def run_demo(settings: DemoSettings) -> dict:
 
 
 def slug(name: str) -> str:
-    return name.replace(" ", "_").replace(",", "")
+    return name.replace(" ", "_")
 
 
-def ask_every_model(models: dict, folders: dict, held_out, faces: int, out: Path) -> dict:
+def ask_every_model(models: dict, held_out, faces: int, out: Path) -> dict:
     """Each model's generated answers to closed questions about `faces` held-out faces and its free-text
-    descriptions of them (fact precision and recall), through the processor a user loads from its folder (the
-    LLaVA baseline's own); per model, the evaluation's report with that processor under "processor"."""
-    from transformers import AutoProcessor
-
+    descriptions of them (fact precision and recall), through its (model, processor) pair: the processor a user loads
+    from the model's folder; per model, the evaluation's report with that processor under "processor"."""
     from faceinsight.evaluation.run import evaluate
 
     records = held_out.select(range(faces))
     reports = {}
-    for name, model in models.items():
-        if name == LLAVA_BASELINE:
-            model, processor = model
-        else:
-            processor = AutoProcessor.from_pretrained(folders[name])
+    for name, (model, processor) in models.items():
         print(f"--- {name}", flush=True)
         folder = out / "generated_answers" / slug(name)
         reports[name] = evaluate(model, processor, records, None, folder, name, structured=False, descriptions=faces)

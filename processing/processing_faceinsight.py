@@ -38,8 +38,8 @@ class FaceInsightProcessor(ProcessorMixin):
     Each `<image>` in the text stands for one image and becomes `image_seq_length` image tokens followed by
     `parsing_seq_length + knowledge_seq_length` parsing placeholders (`replace_image_token`); the model scatters its
     image tokens, then each image's parsing tokens and knowledge tokens, into those positions. `parsing_maps=` (one
-    per image, None to let the model parse) goes to the image processor. The label
-    schema in the saved attributes reads structured predictions (`post_process_face_labels`).
+    per image, None to let the model parse) goes to the image processor. The label schema in the saved attributes
+    reads structured predictions (`post_process_face_labels`).
     """
 
     text_kwargs = {"return_token_type_ids": False}  # the tokenizer's defaults for this processor

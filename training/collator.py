@@ -40,8 +40,8 @@ class FaceInsightCollator:
             messages = example["messages"]
             if not messages or messages[-1]["role"] != "assistant":
                 raise ValueError(f"example {index}: the conversation must end with the assistant's answer")
-            full_texts.append(processor.apply_chat_template(messages))
             answer_bounds.append(self._answer_bounds(messages, index))
+            full_texts.append(answer_bounds[-1][-1][1])  # the text through the last answer: the whole conversation
             example_images = example.get("images") or []
             images.extend(example_images)
             parsing_map = example.get("parsing_map")
