@@ -141,8 +141,7 @@ def make_trainer(kind, model, processor, dataset, steps, batch_size):
     import torch
     from trl import SFTConfig, SFTTrainer
 
-    from faceinsight.training.collator import FaceInsightCollator
-    from faceinsight.training.trainer import FaceInsightSFTTrainer
+    from faceinsight.training.trainer import FaceInsightCollator, FaceInsightSFTTrainer
 
     cuda = torch.cuda.is_available()
     args = SFTConfig(
@@ -186,7 +185,7 @@ def prepare(kind: str, map_source: str | None, preset: str, steps: int, batch_si
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from faceinsight.training.collator import FaceInsightCollator
+    from faceinsight.training.trainer import FaceInsightCollator
 
     model, processor, dataset = build(kind, preset, num_faces=batch_size * (steps + 4))
     trainer, collator = make_trainer(kind, model, processor, dataset, steps, batch_size)

@@ -2,7 +2,9 @@
 
 1. parsing modality: `processor(images=..., text=...)` then the model's forward, up to the moment the merged
    embeddings reach the language model;
-2. a training run: `faceinsight train` (stage 2, synthetic faces) up to the first backward pass.
+2. a training run: `faceinsight train` (stage 2, synthetic faces) up to the first backward pass;
+3. the knowledge head: the training run's knowledge step (C_hat and rules from training labels into the config)
+   and the head's logic-consistent decisions for one face (`predict_face_labels`).
 
 For each path it prints the package's functions entered (module-level code and class bodies left out), the files
 they are in, and the files a reader opens to read them: those plus the files that define the package's names those
@@ -79,7 +81,12 @@ def trace(root: Path, seen: list, opened: set):
             relative = _ours(root, code.co_filename)
             if relative and not code.co_name.startswith("<") and code.co_name[0].islower():
                 caller = frame.f_back
-                followed = caller is not None and _ours(root, caller.f_code.co_filename) is not None
+                # a hop: our code calling another of our functions (a function calling itself is no new place to read)
+                followed = (
+                    caller is not None
+                    and _ours(root, caller.f_code.co_filename) is not None
+                    and caller.f_code is not code
+                )
                 depth, outer = 0, frame
                 while outer is not None:  # how many of our frames are on the stack: the chain a reader follows
                     depth += _ours(root, outer.f_code.co_filename) is not None
@@ -112,6 +119,21 @@ def summary(name: str, seen: list, opened: set) -> None:
         print(f"  {f}: " + ", ".join(q for g, q in functions if g == f))
 
 
+def knowledge_head(root: Path, model, targets: list, inputs) -> None:
+    """What `faceinsight train` does with the training labels, then one face's structured decisions."""
+    if (root / "training" / "knowledge.py").read_text().count("def ") == 0:  # the knowledge step in train.py
+        from faceinsight.training.train import FaceInsightScriptArguments, write_knowledge
+
+        write_knowledge(model, targets, FaceInsightScriptArguments())
+        model.predict_face_labels(inputs["pixel_values"])
+    else:  # checkouts before: training/knowledge.py's functions, called one by one as the training run called them
+        from faceinsight.training.knowledge import apply_knowledge, derive_knowledge, record_label_coverage
+
+        record_label_coverage(model.config, targets)
+        apply_knowledge(model, derive_knowledge(targets, model.config))
+        model.predict_attributes(inputs["pixel_values"])
+
+
 def main() -> None:
     import faceinsight
     from faceinsight.hub.build import build_tiny
@@ -136,6 +158,13 @@ def main() -> None:
         with trace(root, seen, opened):
             model(**processor(images=[face], text=prompt, return_tensors="pt"))
         summary("parsing modality, image to tokens", seen, opened)
+
+        inputs = processor(images=[face], text=prompt, return_tensors="pt")
+        targets = [[1, 0] * (len(model.config.label_names) // 2) + [1] * (len(model.config.label_names) % 2)] * 30
+        seen, opened = [], set()
+        with trace(root, seen, opened):
+            knowledge_head(root, model, targets, inputs)
+        summary("knowledge head, training labels to one face's decisions", seen, opened)
 
         original_backward = torch.Tensor.backward
         torch.Tensor.backward = lambda *a, **k: stop()

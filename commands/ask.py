@@ -27,7 +27,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from faceinsight.hub.sources import check_model_source
+    from faceinsight.folders import check_model_source
     from faceinsight.inference import FaceInsightAssistant
     from faceinsight.processing.image_processing_faceinsight import open_image
 

@@ -49,9 +49,9 @@ def build_model(args):
     """(model, processor) as the flags ask."""
     import torch
 
+    from faceinsight.folders import check_model_source
     from faceinsight.hub.assemble import DTYPES, build_from_llava, build_from_pretrained
     from faceinsight.hub.build import build_tiny, build_tiny_llava
-    from faceinsight.hub.sources import check_model_source
 
     dtype = DTYPES[args.dtype]
     if args.preset:
@@ -80,8 +80,8 @@ def build_model(args):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from faceinsight.folders import output_dir
     from faceinsight.hub.export import save_model_folder
-    from faceinsight.outputs import output_dir
 
     args = parser().parse_args(argv)
     model, processor = build_model(args)

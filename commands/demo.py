@@ -312,8 +312,8 @@ def score_variants(folders: dict[str, Path], processor, settings: DemoSettings):
         targets_of,
     )
     from faceinsight.hub.build import TINY_IMAGE_SIZE
+    from faceinsight.modeling.knowledge_faceinsight import held_out_rules
     from faceinsight.training.face_datasets import synthetic_faces
-    from faceinsight.training.knowledge import held_out_rules
 
     held_out, _ = synthetic_faces(settings.eval_faces, settings.seed, TINY_IMAGE_SIZE, "test")
     train_records, _ = synthetic_faces(settings.train_faces, settings.seed, TINY_IMAGE_SIZE, "train")
@@ -499,7 +499,7 @@ def parser():
 
 
 def main(argv: list[str] | None = None) -> int:
-    from faceinsight.outputs import output_dir
+    from faceinsight.folders import output_dir
 
     args = parser().parse_args(argv)
     if not sys.stderr.isatty():  # a log file, not a terminal: no progress bars (they made the demo's log 188 KB)

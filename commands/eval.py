@@ -82,7 +82,7 @@ def parser() -> argparse.ArgumentParser:
 
 def run(args, output_dir: str) -> dict:
     from faceinsight.evaluation.run import evaluate, image_size_of, load_model, load_split
-    from faceinsight.hub.sources import check_model_source
+    from faceinsight.folders import check_model_source
 
     check_model_source(args.model, "--model")
     model, processor = load_model(args.model, args.trust_remote_code)
@@ -119,7 +119,7 @@ def run(args, output_dir: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     from faceinsight.evaluation.report import task_table
-    from faceinsight.outputs import output_dir as guarded
+    from faceinsight.folders import output_dir as guarded
 
     args = parser().parse_args(argv)
     if args.parsing_maps:

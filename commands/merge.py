@@ -21,9 +21,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from faceinsight.folders import check_model_source, output_dir
     from faceinsight.hub.adapters import merge_adapter
-    from faceinsight.hub.sources import check_model_source
-    from faceinsight.outputs import output_dir
 
     args = parser().parse_args(argv)
     check_model_source(args.adapter_dir, "adapter_dir")

@@ -27,7 +27,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from faceinsight.outputs import output_dir
+    from faceinsight.folders import output_dir
     from faceinsight.parsing.run import parse_images
 
     args = parser().parse_args(argv)

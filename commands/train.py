@@ -133,8 +133,7 @@ def write_reports(run, script_args, output_dir: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     from faceinsight.evaluation.report import task_table
-    from faceinsight.hub.sources import check_model_source
-    from faceinsight.outputs import output_dir
+    from faceinsight.folders import check_model_source, output_dir
     from faceinsight.training.train import run_training
 
     script_args, training_args, model_args = parse_arguments(argv)

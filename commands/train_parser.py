@@ -38,7 +38,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from faceinsight.outputs import output_dir
+    from faceinsight.folders import output_dir
     from faceinsight.parsing.train import pairs_from_celebamask, pairs_from_folders, train_parser
 
     args = parser().parse_args(argv)

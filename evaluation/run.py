@@ -107,7 +107,7 @@ def evaluate(
     import numpy as np
 
     from faceinsight.evaluation.structured import majority_predictions, score_predictions, structured_scores, targets_of
-    from faceinsight.training.knowledge import held_out_rules
+    from faceinsight.modeling.knowledge_faceinsight import held_out_rules
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from faceinsight.evaluation.stats import bootstrap_mean_accuracy, wilson_interval
-from faceinsight.training.collator import parsing_maps_from
 from faceinsight.training.instructions import encode_labels
+from faceinsight.training.trainer import parsing_maps_from
 
 UNANSWERED = -1
 

@@ -19,7 +19,7 @@ from torch import nn
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# Label statistics -> knowledge (used by training code to fill the config; pure functions)
+# Training labels -> knowledge: C_hat and the rules the config stores (run by `faceinsight train`)
 # --------------------------------------------------------------------------------------------------------------------
 def label_cooccurrence(labels: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Co-occurrence counts m_ij (both labelled and positive) and positive counts n_i of a 0/1 label matrix (S x N).
@@ -70,6 +70,65 @@ def mine_logic_rules(
             elif cooccurrence[i, j] == counts[i] and counts[j] > counts[i]:
                 rules.append({"type": "implication", "a": names[i], "b": names[j]})
     return rules
+
+
+def derive_knowledge(face_labels, config, tau: float = 0.4, omega: float = 0.2, min_support: int = 20) -> dict:
+    """C_hat (ML-GCN) and rules mined from training labels (rows of 0/1, -100 unknown), as the config stores them.
+    Exclusions between values of one categorical facet are left out (the schema already says exactly one value)."""
+    targets = torch.tensor(face_labels, dtype=torch.float32)
+    mask = targets != -100
+    labels, mask = targets.clamp(min=0) * mask, mask.float()
+    names = config.label_names
+    facet_of = {i: facet for facet, indices in config.facet_label_indices.items() for i in indices}
+    index = {name: i for i, name in enumerate(names)}
+
+    def same_facet(rule):
+        facet = facet_of.get(index[rule["a"]])
+        return facet is not None and facet == facet_of.get(index[rule["b"]])
+
+    rules = mine_logic_rules(labels, names, mask, min_support=min_support)
+    cooccurrence, counts = label_cooccurrence(labels, mask)
+    conditional = cooccurrence / counts.clamp(min=1).unsqueeze(1)
+    pairs = sorted(
+        (
+            (float(conditional[i, j]), names[i], names[j])
+            for i in range(len(names))
+            for j in range(len(names))
+            if i != j and counts[i] >= min_support and 0 < conditional[i, j] < 1
+        ),
+        reverse=True,
+    )
+    return {
+        "correlation_matrix": build_correlation_matrix(labels, mask, tau=tau, omega=omega).tolist(),
+        "logic_rules": [rule for rule in rules if not (rule["type"] == "exclusion" and same_facet(rule))],
+        "tau": tau,
+        "omega": omega,
+        "samples": int(labels.shape[0]),
+        "label_counts": {name: int(counts[i]) for i, name in enumerate(names)},
+        "top_dependencies": [{"p": round(p, 3), "given": a, "then": b} for p, a, b in pairs[:15]],
+    }
+
+
+def held_out_rules(targets, schema, min_support: int = 20) -> list[dict]:
+    """The rules a prediction is checked against for the violation rate: the schema's definitional rules and those
+    that hold in the evaluated split's ground truth (the same for every model)."""
+    mined = derive_knowledge(targets, schema, min_support=min_support)["logic_rules"]
+    definitional = schema.definitional_rules
+    return definitional + [rule for rule in mined if rule not in definitional]
+
+
+def knowledge_summary(knowledge: dict) -> str:
+    """What `derive_knowledge` found, for a person: the rules and the strongest dependencies."""
+    lines = [
+        f"knowledge from {knowledge['samples']} training samples (tau={knowledge['tau']}, "
+        f"omega={knowledge['omega']}): {len(knowledge['logic_rules'])} rules"
+    ]
+    for rule in knowledge["logic_rules"][:20]:
+        arrow = "never with" if rule["type"] == "exclusion" else "implies"
+        lines.append(f"  rule: {rule['a']} {arrow} {rule['b']}")
+    for dependency in knowledge["top_dependencies"][:10]:
+        lines.append(f"  p({dependency['then']} | {dependency['given']}) = {dependency['p']}")
+    return "\n".join(lines)
 
 
 def normalize_adjacency(adjacency: torch.Tensor) -> torch.Tensor:

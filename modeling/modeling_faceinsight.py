@@ -422,13 +422,6 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
             regions, present = self.region_pooled_features(image_features, parsing_maps)
         return self.correlation_module(pooled, self.get_input_embeddings(), regions, present)
 
-    def get_knowledge_features(self, face_label_logits: torch.Tensor) -> torch.Tensor | None:
-        """(B, knowledge_seq_length, text width): the head's probabilities as tokens for the LM; None when off."""
-        if self.knowledge_tokens is None:
-            return None
-        node_inputs = self.correlation_module.node_inputs(self.get_input_embeddings())
-        return self.knowledge_tokens(face_label_logits, node_inputs)
-
     # -- LLaVA's interface --------------------------------------------------------------------------------------------
     @merge_with_config_defaults
     @can_return_tuple
@@ -450,7 +443,10 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         used_maps = self.resolve_parsing_maps(pixel_values, parsing_maps)
         parsing_features = self.get_parsing_features(used_maps, image_features.dtype)
         face_label_logits = self.knowledge_head_logits(image_features, parsing_features, used_maps)
-        knowledge_features = self.get_knowledge_features(face_label_logits)
+        knowledge_features = None  # the head's probabilities as tokens for the LM, when the config has them
+        if self.knowledge_tokens is not None:
+            node_inputs = self.correlation_module.node_inputs(self.get_input_embeddings())
+            knowledge_features = self.knowledge_tokens(face_label_logits, node_inputs)
         return FaceInsightImageOutput(
             last_hidden_state=image_outputs.last_hidden_state,
             pooler_output=list(image_features),

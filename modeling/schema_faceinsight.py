@@ -48,6 +48,7 @@ CELEBAMASK_HQ_LABELS = (
     "cloth",
 )
 NUM_PARSING_LABELS = len(CELEBAMASK_HQ_LABELS)
+LABEL_INDEX = {name: index for index, name in enumerate(CELEBAMASK_HQ_LABELS)}  # class name -> its value in a map
 CELEBAMASK_HQ_PALETTE = (
     (0, 0, 0),
     (204, 0, 0),
@@ -76,7 +77,7 @@ PARSE_THIS_IMAGE = -1  # a parsing map filled with it asks the in-model parser f
 PARSER_LABELS = {
     "num_labels": NUM_PARSING_LABELS,
     "id2label": dict(enumerate(CELEBAMASK_HQ_LABELS)),
-    "label2id": {name: i for i, name in enumerate(CELEBAMASK_HQ_LABELS)},
+    "label2id": LABEL_INDEX,
 }
 
 # -- the default label schema: CelebA's 40 attributes, FairFace's age bins, gender and race, 7 basic expressions ------

@@ -1,6 +1,6 @@
 """The CelebAMask-HQ label scheme as pictures and numbers: palette images, overlays, per-class pixel counts.
 
-The scheme itself (names, palette) is defined once in `faceinsight.modeling.configuration_faceinsight`, which the
+The scheme itself (names, indices, palette) is defined once in `faceinsight.modeling.schema_faceinsight`, which the
 model, the processor (through its saved attributes), these tools and the tests all read.
 """
 
@@ -15,7 +15,6 @@ from faceinsight.modeling.schema_faceinsight import (
     NUM_PARSING_LABELS,
 )
 
-LABEL_INDEX = {name: index for index, name in enumerate(CELEBAMASK_HQ_LABELS)}
 _FLAT_PALETTE = [channel for colour in CELEBAMASK_HQ_PALETTE for channel in colour]
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageDraw
 
-from faceinsight.parsing.labels import LABEL_INDEX
+from faceinsight.modeling.schema_faceinsight import LABEL_INDEX
 
 INSTALL_HINT = 'the mediapipe backend needs the optional extra: pip install "faceinsight[mediapipe]"'
 PRODUCED_CLASSES = (

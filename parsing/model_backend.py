@@ -11,8 +11,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from faceinsight.modeling.schema_faceinsight import FACE_PARTS
-from faceinsight.parsing.labels import LABEL_INDEX
+from faceinsight.modeling.schema_faceinsight import FACE_PARTS, LABEL_INDEX
 from faceinsight.parsing.mediapipe_backend import FaceParsingResult
 from faceinsight.processing.processing_faceinsight import MIN_FACE_SHARE
 

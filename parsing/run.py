@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from faceinsight.modeling.schema_faceinsight import FACE_PARTS
-from faceinsight.parsing.labels import LABEL_INDEX, class_pixel_counts, overlay, to_palette_image
+from faceinsight.modeling.schema_faceinsight import FACE_PARTS, LABEL_INDEX
+from faceinsight.parsing.labels import class_pixel_counts, overlay, to_palette_image
 
 FACE_CLASS_INDICES = [LABEL_INDEX[name] for name in FACE_PARTS]
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from faceinsight.modeling.configuration_faceinsight import IMAGENET_MEAN, IMAGENET_STD
-from faceinsight.modeling.schema_faceinsight import CELEBAMASK_HQ_LABELS, NUM_PARSING_LABELS
-from faceinsight.parsing.labels import LABEL_INDEX, check_label_map, colorize
+from faceinsight.modeling.schema_faceinsight import CELEBAMASK_HQ_LABELS, LABEL_INDEX, NUM_PARSING_LABELS
+from faceinsight.parsing.labels import check_label_map, colorize
 from faceinsight.parsing.run import collect_images, load_image
 
 # a horizontal flip turns the person's left into their right

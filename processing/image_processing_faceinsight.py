@@ -101,14 +101,19 @@ class FaceInsightImageProcessor(BaseImageProcessor):
         return images
 
     # -------------------------------------------------------------------------------------------------------------
-    def __call__(self, images, parsing_maps=None, return_tensors="pt", **kwargs) -> BatchFeature:
-        return self.preprocess(images, parsing_maps=parsing_maps, return_tensors=return_tensors, **kwargs)
-
     def preprocess(self, images, parsing_maps=None, return_tensors="pt", **kwargs) -> BatchFeature:
+        """Images (and optional parsing maps) -> `pixel_values` (N, 3, size, size), normalised, and `parsing_maps`
+        (N, size, size) of label indices. (`__call__` is BaseImageProcessor's, which calls this.)"""
         images = flatten_images(images)
         rgb_images = [self.to_rgb(image, index) for index, image in enumerate(images)]
-        pixel_values = torch.stack([self.to_tensor(image) for image in rgb_images])
-        data = {"pixel_values": pixel_values}
+        size = (self.size, self.size)
+        resized = [
+            i if i.size == size else i.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0) for i in rgb_images
+        ]
+        pixels = torch.stack([torch.frombuffer(bytearray(i.tobytes()), dtype=torch.uint8) for i in resized])
+        pixels = pixels.view(-1, *size, 3).permute(0, 3, 1, 2).float() / 255.0
+        mean, std = torch.tensor(self.image_mean).view(1, 3, 1, 1), torch.tensor(self.image_std).view(1, 3, 1, 1)
+        data = {"pixel_values": (pixels - mean) / std}
         if parsing_maps is not None:
             maps = flatten_images(parsing_maps)
             if len(maps) != len(rgb_images):
@@ -179,15 +184,6 @@ class FaceInsightImageProcessor(BaseImageProcessor):
             values = (values - low) / (high - low).clamp(min=1e-12) * 255.0
         gray = values.round().clamp(0, 255).to(torch.uint8)
         return Image.frombytes("L", (image.width, image.height), gray.numpy().tobytes()).convert("RGB")
-
-    def to_tensor(self, image: "Image.Image") -> torch.Tensor:
-        if image.size != (self.size, self.size):
-            image = image.resize((self.size, self.size), Image.Resampling.BICUBIC, reducing_gap=3.0)
-        pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8).view(self.size, self.size, 3)
-        pixels = pixels.permute(2, 0, 1).float() / 255.0
-        mean = torch.tensor(self.image_mean).view(3, 1, 1)
-        std = torch.tensor(self.image_std).view(3, 1, 1)
-        return (pixels - mean) / std
 
     # -------------------------------------------------------------------------------------------------------------
     def preprocess_parsing_map(self, parsing_map, image_size: tuple[int, int], index: int = 0) -> torch.Tensor:

@@ -257,7 +257,7 @@ def test_eval_reads_a_dataset_in_its_original_layout(tiny_folder, tmp_path, caps
 def test_the_violation_rate_counts_definitional_rules(tiny):
     """Predictions whose gender facet and Male attribute disagree break a rule, even if no data mined it."""
     from faceinsight.evaluation.structured import score_predictions
-    from faceinsight.training.knowledge import held_out_rules
+    from faceinsight.modeling.knowledge_faceinsight import held_out_rules
 
     model, _ = tiny
     config, names = model.config, model.config.label_names

@@ -21,7 +21,7 @@ from faceinsight import FaceInsightForConditionalGeneration, FaceInsightProcesso
 from faceinsight.commands import main
 from faceinsight.hub.build import TINY_TEXT, TINY_VISION
 from faceinsight.hub.tokenizer import IMAGE_TOKEN, PARSING_TOKEN, build_tiny_tokenizer
-from faceinsight.training.collator import FaceInsightCollator
+from faceinsight.training.trainer import FaceInsightCollator
 from helpers import load_check_report
 
 # LLaVA-1.5's own template (llava-hf), written here for the tiny tokenizer

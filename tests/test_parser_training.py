@@ -6,8 +6,8 @@ import torch
 from PIL import Image
 
 from faceinsight.commands import main
+from faceinsight.modeling.schema_faceinsight import LABEL_INDEX
 from faceinsight.parsing.celebamask import CelebAMaskHQ
-from faceinsight.parsing.labels import LABEL_INDEX
 from faceinsight.parsing.run import parse_images
 from faceinsight.parsing.train import FLIP_LABELS, ParsingDataset, pairs_from_celebamask, pairs_from_folders
 

@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from faceinsight.commands import main
-from faceinsight.parsing.labels import LABEL_INDEX, class_pixel_counts, overlay, to_palette_image
+from faceinsight.modeling.schema_faceinsight import LABEL_INDEX
+from faceinsight.parsing.labels import class_pixel_counts, overlay, to_palette_image
 from faceinsight.parsing.mediapipe_backend import INSTALL_HINT, MediaPipeFaceParser
 from faceinsight.parsing.run import load_image
 

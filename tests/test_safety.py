@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from faceinsight.commands import main
-from faceinsight.outputs import LOCK, MARKER, OutputDirError, output_dir
+from faceinsight.folders import LOCK, MARKER, OutputDirError, output_dir
 from faceinsight.training import face_datasets as fd
 
 

@@ -122,7 +122,7 @@ def test_conversations_and_label_encoding(tiny):
 
 
 def test_collator_masks_prompt_placeholders_and_padding(tiny):
-    from faceinsight.training.collator import FaceInsightCollator
+    from faceinsight.training.trainer import FaceInsightCollator
 
     model, processor = tiny
     records, _ = synthetic_faces(3, seed=4)
@@ -149,7 +149,7 @@ def test_trl_trains_transformers_llava_on_the_same_answers(tiny):
     from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
 
     from faceinsight.hub.build import plain_llava_like
-    from faceinsight.training.collator import FaceInsightCollator
+    from faceinsight.training.trainer import FaceInsightCollator
 
     model, processor = tiny
     _, llava_processor = plain_llava_like(model.config, processor)

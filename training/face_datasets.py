@@ -427,27 +427,21 @@ def synthetic_faces(
     num_faces: int, seed: int = 0, size: int = 64, split: str = "train", start: int = 0
 ) -> tuple[datasets.Dataset, dict]:
     """`num_faces` synthetic faces (see training/synthetic.py) as records; disjoint streams per split."""
+    from PIL import Image
+
     from faceinsight.training.synthetic import synthetic_face
 
     stream = {"train": 0, "validation": 1, "test": 2}[split]
-
-    def generate():
-        for index in range(start, start + num_faces):
-            face = synthetic_face(index, seed=seed * 10 + stream, size=size)
-            yield {
-                "image": face["image"],
-                "parsing_map": face["parsing_map"].astype(np.uint8),
-                "labels": json.dumps(face["labels"]),
-                "split": split,
-                "source": f"synthetic:{seed}:{split}:{index}",
-            }
-
-    rows = list(generate())
-    columns = {key: [row[key] for row in rows] for key in RECORD_FEATURES}
-    from PIL import Image
-
-    columns["parsing_map"] = [Image.fromarray(m) for m in columns["parsing_map"]]
-    return datasets.Dataset.from_dict(columns, features=RECORD_FEATURES), {"dataset": "synthetic", "rows": len(rows)}
+    indices = range(start, start + num_faces)
+    faces = [synthetic_face(index, seed=seed * 10 + stream, size=size) for index in indices]
+    columns = {
+        "image": [face["image"] for face in faces],
+        "parsing_map": [Image.fromarray(face["parsing_map"].astype(np.uint8)) for face in faces],
+        "labels": [json.dumps(face["labels"]) for face in faces],
+        "split": [split] * len(faces),
+        "source": [f"synthetic:{seed}:{split}:{index}" for index in indices],
+    }
+    return datasets.Dataset.from_dict(columns, features=RECORD_FEATURES), {"dataset": "synthetic", "rows": len(faces)}
 
 
 MAAD_FACE_VALUES = {"1": 1, "-1": 0, "0": None}  # MAAD-Face marks an attribute it could not decide with 0

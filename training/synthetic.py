@@ -21,8 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from faceinsight.modeling.schema_faceinsight import AGE_BINS
-from faceinsight.parsing.labels import LABEL_INDEX
+from faceinsight.modeling.schema_faceinsight import AGE_BINS, LABEL_INDEX
 
 AGE_WEIGHTS = [0.03, 0.07, 0.12, 0.2, 0.18, 0.14, 0.11, 0.09, 0.06]
 RACES = ["White", "Black", "Latino_Hispanic", "East Asian", "Southeast Asian", "Indian", "Middle Eastern"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from faceinsight.training.collator import PARSING_MAP_SOURCES
+from faceinsight.training.trainer import PARSING_MAP_SOURCES
 
 STAGES = ("stage1", "stage2")
 FULLY_TRAINED_WITH_LORA = ["multi_modal_projector", "parsing_projector", "correlation_module", "knowledge_tokens"]
@@ -170,28 +170,34 @@ def load_model_and_processor(model_args, knowledge_tokens: bool | None = None):
 
 
 def write_knowledge(model, train_targets: list, script_args) -> dict | None:
-    """C_hat and rules from the training labels into the config (or the ablations' identity / no rules)."""
-    from faceinsight.training.knowledge import apply_knowledge, derive_knowledge, record_label_coverage, summary_text
+    """C_hat and rules from the training labels into the config (or the ablations' identity / no rules), and this
+    run's training faces per label node added to `config.labelled_faces` (nodes at 0 were never trained)."""
+    from faceinsight.modeling.knowledge_faceinsight import derive_knowledge, knowledge_summary
 
-    record_label_coverage(model.config, train_targets)
+    config = model.config
+    known = (torch.tensor(train_targets) != -100).sum(0).tolist() if train_targets else []
+    config.labelled_faces = [int(a) + int(b) for a, b in zip(config.labelled_faces or [0] * len(known), known)]
     knowledge = None
     if script_args.derive_knowledge:
         knowledge = derive_knowledge(
             train_targets,
-            model.config,
+            config,
             tau=script_args.correlation_tau,
             omega=script_args.correlation_omega,
             min_support=script_args.min_rule_support,
         )
         if not script_args.use_correlation_graph:
-            knowledge["correlation_matrix"] = torch.eye(len(model.config.label_names)).tolist()
+            knowledge["correlation_matrix"] = torch.eye(len(config.label_names)).tolist()
         if not script_args.use_logic_rules:
             knowledge["logic_rules"] = []
-        apply_knowledge(model, knowledge)
-        print(summary_text(knowledge))
+        config.correlation_matrix = knowledge["correlation_matrix"]
+        config.correlation_tau, config.correlation_omega = knowledge["tau"], knowledge["omega"]
+        config.logic_rules = knowledge["logic_rules"]
+        print(knowledge_summary(knowledge))
     if not script_args.use_logic_rules:  # the no-LCM ablation: neither the loss nor mined rules in the decisions
-        model.config.logic_rules, model.config.logic_loss_weight = [], 0.0
-        model.refresh_config_buffers()
+        config.logic_rules, config.logic_loss_weight = [], 0.0
+    config.validate()
+    model.refresh_config_buffers()
     return knowledge
 
 
@@ -231,9 +237,8 @@ def choose_what_trains(model, script_args, model_args) -> tuple[object, list[str
 
 
 def build_trainer(model, processor, train_records, script_args, training_args):
-    from faceinsight.training.collator import FaceInsightCollator
     from faceinsight.training.instructions import to_conversations
-    from faceinsight.training.trainer import FaceInsightSFTTrainer
+    from faceinsight.training.trainer import FaceInsightCollator, FaceInsightSFTTrainer
 
     if training_args.gradient_checkpointing:  # frozen embeddings: checkpointed blocks still need an input with grad
         model.enable_input_require_grads()
