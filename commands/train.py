@@ -108,6 +108,8 @@ def _checked(script_args, training_args, model_args, argv: list[str]):
             "--train_language_model trains the LM in full in stage2: it takes neither --stage stage1 nor "
             "--save_adapter (there is no LoRA adapter)"
         )
+    if not 0.0 <= script_args.knowledge_teacher_forcing <= 1.0:
+        raise ValueError(f"--knowledge_teacher_forcing {script_args.knowledge_teacher_forcing}: expected 0 to 1")
     model_args.use_peft = script_args.stage == "stage2" and not script_args.train_language_model
     return script_args, training_args, model_args
 

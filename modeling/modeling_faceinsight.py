@@ -327,6 +327,8 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         self.knowledge_tokens = FaceInsightKnowledgeTokens(config) if config.knowledge_tokens else None
         self.language_model = AutoModel.from_config(config.text_config)
         self.frozen_parts = set()
+        # training only, not saved: the share of faces whose knowledge tokens are made from their labels
+        self.knowledge_teacher_forcing = 0.0
         self.post_init()
 
     def get_input_embeddings(self):
@@ -422,6 +424,17 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
             regions, present = self.region_pooled_features(image_features, parsing_maps)
         return self.correlation_module(pooled, self.get_input_embeddings(), regions, present)
 
+    def teacher_forced_logits(self, face_label_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """What the knowledge tokens read in training: for a random `knowledge_teacher_forcing` share of the faces,
+        their known labels as certain logits (+-8) in place of the head's, so the LM learns to read the tokens from
+        a clean signal (as teacher forcing feeds a decoder the true tokens); unknown labels (-100) keep the head's."""
+        if labels.shape != face_label_logits.shape:  # the loss names the mismatch
+            return face_label_logits
+        labels = labels.to(face_label_logits.device)
+        chosen = torch.rand(labels.shape[0], 1, device=labels.device) < self.knowledge_teacher_forcing
+        certain = (2 * labels.clamp(min=0) - 1).to(face_label_logits.dtype) * 8.0
+        return torch.where(chosen & (labels != -100), certain, face_label_logits.detach())
+
     # -- LLaVA's interface --------------------------------------------------------------------------------------------
     @merge_with_config_defaults
     @can_return_tuple
@@ -432,10 +445,12 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         parsing_maps: torch.LongTensor | None = None,
         vision_feature_layer: int | list[int] | None = None,
         vision_feature_select_strategy: str | None = None,
+        knowledge_labels: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> tuple | FaceInsightImageOutput:
         """Every visual input of N images: image tokens (as LLaVA's), parsing tokens, attribute logits and the label
-        maps used. `parsing_maps` (N, H, W) in 0..18, -1 where the in-model parser should parse; None parses all."""
+        maps used. `parsing_maps` (N, H, W) in 0..18, -1 where the in-model parser should parse; None parses all.
+        `knowledge_labels` (N, num_label_nodes; training only): the faces' labels, for knowledge teacher forcing."""
         pixel_values = pixel_values.to(self.vision_tower.dtype)
         image_outputs = self.vision_tower(pixel_values, return_dict=True, **kwargs)
         selected = _select_features(image_outputs.hidden_states, vision_feature_layer, vision_feature_select_strategy)
@@ -445,8 +460,11 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         face_label_logits = self.knowledge_head_logits(image_features, parsing_features, used_maps)
         knowledge_features = None  # the head's probabilities as tokens for the LM, when the config has them
         if self.knowledge_tokens is not None:
+            read = face_label_logits
+            if self.training and self.knowledge_teacher_forcing > 0 and knowledge_labels is not None:
+                read = self.teacher_forced_logits(face_label_logits, knowledge_labels)
             node_inputs = self.correlation_module.node_inputs(self.get_input_embeddings())
-            knowledge_features = self.knowledge_tokens(face_label_logits, node_inputs)
+            knowledge_features = self.knowledge_tokens(read, node_inputs)
         return FaceInsightImageOutput(
             last_hidden_state=image_outputs.last_hidden_state,
             pooler_output=list(image_features),
@@ -521,6 +539,7 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         vision_feature_layer: int | list[int] | None = None,
         vision_feature_select_strategy: str | None = None,
         mm_encoder_outputs: dict[str, FaceInsightImageOutput] | None = None,
+        knowledge_labels: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> tuple | FaceInsightModelOutputWithPast:
         if (input_ids is None) ^ (inputs_embeds is not None):
@@ -539,6 +558,7 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
                 parsing_maps=parsing_maps,
                 vision_feature_layer=vision_feature_layer,
                 vision_feature_select_strategy=vision_feature_select_strategy,
+                knowledge_labels=knowledge_labels,
                 return_dict=True,
                 **kwargs,
             )
@@ -699,6 +719,7 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
             vision_feature_layer=vision_feature_layer,
             vision_feature_select_strategy=vision_feature_select_strategy,
             mm_encoder_outputs=mm_encoder_outputs,
+            knowledge_labels=face_labels if self.training else None,
             **kwargs,
         )
         hidden_states = slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep)

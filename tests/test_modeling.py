@@ -404,6 +404,39 @@ def test_each_knowledge_token_moves_with_its_own_label_nodes_only(tiny):
     assert logits.grad is None
 
 
+def test_knowledge_teacher_forcing_reads_the_labels_in_training_only(make_inputs):
+    """In training with knowledge_teacher_forcing = 1, the knowledge tokens read each face's known labels as certain
+    logits (+-8) and the head's own logits where a label is unknown (-100); the head's logits (for its losses) are
+    unchanged. At 0, or in eval mode, or without labels, the tokens read the head as before."""
+    from faceinsight.hub.build import build_tiny
+
+    model, _ = build_tiny(seed=0)
+    config = model.config
+    inputs = make_inputs(("Is this person smiling?", "How old is this person?"))
+    labels = torch.randint(0, 2, (2, config.num_label_nodes)).float()
+    labels[0, :5] = -100
+    read = []
+    hook = model.model.knowledge_tokens.register_forward_pre_hook(lambda module, args: read.append(args[0].detach()))
+
+    def run(training: bool, forcing: float, with_labels: bool = True):
+        model.train(training)
+        model.model.knowledge_teacher_forcing = forcing
+        read.clear()
+        outputs = model(**inputs, face_labels=labels if with_labels else None)
+        return read[-1], outputs.image_outputs.face_label_logits.detach()
+
+    try:
+        forced, head = run(True, 1.0)
+        known = labels != -100
+        assert torch.equal(forced[known], ((2 * labels - 1) * 8.0)[known])
+        assert torch.equal(forced[~known], head[~known])
+        for training, forcing, with_labels in ((True, 0.0, True), (False, 1.0, True), (True, 1.0, False)):
+            plain, head = run(training, forcing, with_labels)
+            assert torch.equal(plain, head), (training, forcing, with_labels)
+    finally:
+        hook.remove()
+
+
 def test_without_knowledge_tokens_the_lm_reads_image_and_parsing_tokens_only(make_inputs, face_image):
     """knowledge_tokens=False is the earlier model: no module, no knowledge placeholders, nothing in the output."""
     from helpers import chat_prompt

@@ -210,6 +210,8 @@ def test_bad_training_input_is_named(tiny_folder, tmp_path, capsys):
     assert "--use_peft and --save_adapter need --stage stage2" in capsys.readouterr().err
     assert main([*base, "--dataset_name", "celeba"]) == 2
     assert "--dataset_name celeba needs --dataset_dir" in capsys.readouterr().err
+    assert main([*base, "--knowledge_teacher_forcing", "1.5"]) == 2
+    assert "--knowledge_teacher_forcing 1.5: expected 0 to 1" in capsys.readouterr().err
     assert main([*base, "--resume_from_checkpoint", "true", "--num_train_faces", "16", "--max_steps", "1"]) == 2
     assert "no complete checkpoint" in capsys.readouterr().err
 

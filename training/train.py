@@ -80,6 +80,11 @@ class FaceInsightScriptArguments:
         "true/false: the LM reads (or not) the knowledge head's tokens after the parsing tokens (default: as the "
         "model's config; false is the no-knowledge-tokens ablation)",
     )
+    knowledge_teacher_forcing: float = _flag(
+        1.0,
+        "the share of training faces whose knowledge tokens are made from their labels instead of the head's "
+        "probabilities, so the LM learns to read the tokens from a clean signal (0: always the head's)",
+    )
     save_adapter: bool = _flag(
         False,
         "stage2: also write the LoRA adapter (with the modules trained in full) to "
@@ -284,6 +289,7 @@ def run_training(script_args, training_args, model_args) -> TrainingRun | None:
 
     set_seed(training_args.seed)  # LoRA's initialisation comes before the Trainer seeds anything
     model, processor = load_model_and_processor(model_args, script_args.knowledge_tokens)
+    model.model.knowledge_teacher_forcing = script_args.knowledge_teacher_forcing  # training only, not saved
     train_records, test_records, data_report = load_records(
         script_args, processor.image_processor.size, training_args.seed
     )
