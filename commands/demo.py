@@ -221,30 +221,35 @@ def run_demo(settings: DemoSettings) -> dict:
     ):
         reload = ask_fresh_process(out / "model", held_out[0], out / "example_face.png")
     with steps("report", "report"):
-        report = {
-            "settings": asdict(settings),
-            "parser": {k: parser_report[k] for k in ("mean_iou", "baseline_mean_iou", "per_class_iou")},
-            "scores": scores,
-            "rules_from_held_out_ground_truth": len(rules),
-            "generated_answers": {
-                "faces": settings.answer_faces,
-                "questions": {name: answer["questions"] for name, answer in answers.items()},
-                "unreadable": {name: answer["unreadable_answers"] for name, answer in answers.items()},
-            },
-            "generated_scores": generated,
-            "description_scores": {name: answer["description_scores"] for name, answer in answers.items()},
-            "answer_diversity": {
-                name: answer_diversity(out / "generated_answers" / slug(name) / "answers.jsonl") for name in answers
-            },
-            "fresh_process": {k: reload[k] for k in ("AutoModel", "answers", "truth", "faceinsight_imported")},
-            "model_dir": str(out / "model"),
-            "pictures": [str(p) for p in pictures],
-            "seconds": steps.timings,
-            "total_seconds": round(time.perf_counter() - steps.started, 1),
-        }
+        report = demo_report(settings, parser_report, scores, rules, answers, reload, out, pictures, steps)
         (out / "demo_report.json").write_text(json.dumps(report, indent=2) + "\n")
         print_report(report)
     return report
+
+
+def demo_report(settings, parser_report, scores, rules, answers, reload, out, pictures, steps) -> dict:
+    """What `demo_report.json` holds (see the README's "The demo")."""
+    return {
+        "settings": asdict(settings),
+        "parser": {k: parser_report[k] for k in ("mean_iou", "baseline_mean_iou", "per_class_iou")},
+        "scores": scores,
+        "rules_from_held_out_ground_truth": len(rules),
+        "generated_answers": {
+            "faces": settings.answer_faces,
+            "questions": {name: answer["questions"] for name, answer in answers.items()},
+            "unreadable": {name: answer["unreadable_answers"] for name, answer in answers.items()},
+        },
+        "generated_scores": {name: answer["scores"]["generated"] for name, answer in answers.items()},
+        "description_scores": {name: answer["description_scores"] for name, answer in answers.items()},
+        "answer_diversity": {
+            name: answer_diversity(out / "generated_answers" / slug(name) / "answers.jsonl") for name in answers
+        },
+        "fresh_process": {k: reload[k] for k in ("AutoModel", "answers", "truth", "faceinsight_imported")},
+        "model_dir": str(out / "model"),
+        "pictures": [str(p) for p in pictures],
+        "seconds": steps.timings,
+        "total_seconds": round(time.perf_counter() - steps.started, 1),
+    }
 
 
 def slug(name: str) -> str:

@@ -33,6 +33,25 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--num_faces", type=int, default=1000, help="synthetic: held-out faces")
     parser.add_argument("--seed", type=int, default=0, help="synthetic: the face stream")
     parser.add_argument("--output_dir", help="default: eval_MODEL_DATASET")
+    add_scoring_flags(parser)
+    trust_remote_code_flag(parser)
+    parser.add_argument(
+        "--on_error",
+        choices=["raise", "skip"],
+        default="raise",
+        help="a bad row or image: stop naming it (raise), or skip it and count it in the report (skip)",
+    )
+    parser.add_argument(
+        "--no_verify_images",
+        action="store_true",
+        help="do not decode every image up front (faster; a corrupt file then fails mid-run)",
+    )
+    add_overwrite(parser, "eval")
+    return parser
+
+
+def add_scoring_flags(parser) -> None:
+    """What is asked and scored: generated answers, descriptions, structured predictions and their maps."""
     parser.add_argument(
         "--attribute_questions",
         type=int,
@@ -64,20 +83,6 @@ def parser() -> argparse.ArgumentParser:
         help="maps written once by `faceinsight parse` over the dataset's images (read as the dataset's maps)",
     )
     parser.add_argument("--parsing_maps", choices=["parser", "dataset", "blank"], help=argparse.SUPPRESS)  # earlier
-    trust_remote_code_flag(parser)
-    parser.add_argument(
-        "--on_error",
-        choices=["raise", "skip"],
-        default="raise",
-        help="a bad row or image: stop naming it (raise), or skip it and count it in the report (skip)",
-    )
-    parser.add_argument(
-        "--no_verify_images",
-        action="store_true",
-        help="do not decode every image up front (faster; a corrupt file then fails mid-run)",
-    )
-    add_overwrite(parser, "eval")
-    return parser
 
 
 def run(args, output_dir: str) -> dict:

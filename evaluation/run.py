@@ -85,6 +85,18 @@ def default_schema():
     return LabelSchema(binary_attributes=FACE_ATTRIBUTES)
 
 
+def score_descriptions(model, processor, records, count: int, schema, output_dir: Path, batch_size: int) -> dict:
+    """The first `count` faces described through the pipeline, each stated fact scored (evaluation/descriptions.py)."""
+    from transformers import pipeline
+
+    from faceinsight.evaluation.descriptions import describe_and_score
+
+    pipe = pipeline("image-text-to-text", model=model, processor=processor)
+    described = records.select(range(min(count, len(records))))
+    scores = describe_and_score(pipe, described, schema, output_dir, batch_size)
+    return {"description_scores": scores, "described_faces": len(described)}
+
+
 def evaluate(
     model,
     processor,
@@ -133,14 +145,7 @@ def evaluate(
         report["scores"]["generated"] = answers.pop("score")
         report.update(answers)
     if descriptions:
-        from transformers import pipeline
-
-        from faceinsight.evaluation.descriptions import describe_and_score
-
-        pipe = pipeline("image-text-to-text", model=model, processor=processor)
-        described = records.select(range(min(descriptions, len(records))))
-        report["description_scores"] = describe_and_score(pipe, described, schema, output_dir, batch_size)
-        report["described_faces"] = len(described)
+        report.update(score_descriptions(model, processor, records, descriptions, schema, output_dir, batch_size))
     if structured:
         report["scores"].update(structured_scores(model, processor, records, targets, rules, parsing_map_source))
         report["structured_parsing_map_source"] = parsing_map_source

@@ -106,6 +106,22 @@ def coverage_text(config) -> str:
     return text + "."
 
 
+def optional_parts(config) -> str:
+    """The card's lines for the parts a config may leave out: the region read-out and the knowledge tokens."""
+    lines = []
+    if config.region_readout:
+        lines.append(
+            "\n- Region read-out: image tokens averaged within each face region of the parsing map, read by a "
+            "learned vector per (label, region) and added to the CCM's logits."
+        )
+    if config.knowledge_tokens:
+        lines.append(
+            f"\n- Knowledge tokens: the head's probabilities written into {config.knowledge_seq_length} tokens (one "
+            "per binary attribute and facet) that the language model reads after the parsing tokens."
+        )
+    return "".join(lines)
+
+
 def render_model_card(
     config,
     repo_id: str = REPO_PLACEHOLDER,
@@ -153,18 +169,7 @@ def render_model_card(
         num_binary_attributes=len(config.binary_attributes),
         categorical_facets=facets or "no categorical facets",
         num_logic_rules=len(config.logic_rules),
-        region_readout_line=(
-            "\n- Region read-out: image tokens averaged within each face region of the parsing map, read by a "
-            "learned vector per (label, region) and added to the CCM's logits."
-            if config.region_readout
-            else ""
-        )
-        + (
-            f"\n- Knowledge tokens: the head's probabilities written into {config.knowledge_seq_length} tokens (one "
-            "per binary attribute and facet) that the language model reads after the parsing tokens."
-            if config.knowledge_tokens
-            else ""
-        ),
+        region_readout_line=optional_parts(config),
         coverage=coverage_text(config),
         base_models_line=f"- Built from: {', '.join(base_models)}.\n" if base_models else "",
         results=results_markdown(evaluations),
