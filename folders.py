@@ -39,10 +39,6 @@ class OutputDirError(ValueError):
     """An output folder that cannot be used: the message names it and says why."""
 
 
-def _is_main_process() -> bool:
-    return os.environ.get("RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") == "0"
-
-
 def _process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -69,23 +65,17 @@ def _entries(folder: Path) -> list[Path]:
     return [p for p in folder.iterdir() if p.name not in (MARKER, LOCK)] if folder.is_dir() else []
 
 
-def _live_holder(folder: Path) -> dict | None:
-    """The lock record of a run that holds `folder` now (None: no lock, or one left by a process that is gone)."""
+def _refuse_locked(folder: Path):
+    """Raise if a run holds `folder` now (a lock left by a process that is gone on this host does not count)."""
     holder = _read_json(folder / LOCK)
     if not holder:
-        return None
+        return
     if holder.get("host") == socket.gethostname() and not _process_alive(int(holder.get("pid", -1))):
-        return None
-    return holder
-
-
-def _refuse_locked(folder: Path):
-    holder = _live_holder(folder)
-    if holder is not None:
-        raise OutputDirError(
-            f"{folder} is in use by faceinsight {holder.get('command')} (pid {holder.get('pid')} on "
-            f"{holder.get('host')}, since {holder.get('started')}); wait for it or choose another output folder"
-        )
+        return
+    raise OutputDirError(
+        f"{folder} is in use by faceinsight {holder.get('command')} (pid {holder.get('pid')} on "
+        f"{holder.get('host')}, since {holder.get('started')}); wait for it or choose another output folder"
+    )
 
 
 def _refuse_foreign(folder: Path, command: str, overwrite: bool, reuse: bool):
@@ -155,7 +145,7 @@ def output_dir(
     `overwrite`: replace `command`'s earlier output there (only the entries matching `patterns`, the ones `command`
     writes); `reuse`: keep writing into it (a resumed run)."""
     folder = Path(path)
-    if not _is_main_process():
+    if os.environ.get("RANK", "0") != "0" or os.environ.get("LOCAL_RANK", "0") != "0":  # not the main process
         yield folder
         return
     if folder.exists() and not folder.is_dir():

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import importlib
+import inspect
 import sys
 import tempfile
 from pathlib import Path
@@ -79,7 +81,7 @@ def trace(root: Path, seen: list, opened: set):
         if event == "call":
             code = frame.f_code
             relative = _ours(root, code.co_filename)
-            if relative and not code.co_name.startswith("<") and code.co_name[0].islower():
+            if relative and code.co_flags & inspect.CO_OPTIMIZED and not code.co_name.startswith(("<", "__")):
                 caller = frame.f_back
                 # a hop: our code calling another of our functions (a function calling itself is no new place to read)
                 followed = (
@@ -121,7 +123,13 @@ def summary(name: str, seen: list, opened: set) -> None:
 
 def knowledge_head(root: Path, model, targets: list, inputs) -> None:
     """What `faceinsight train` does with the training labels, then one face's structured decisions."""
-    if (root / "training" / "knowledge.py").read_text().count("def ") == 0:  # the knowledge step in train.py
+    knowledge_module = (root / "modeling" / "knowledge_faceinsight.py").read_text()
+    if "def write_knowledge(" in knowledge_module:  # the knowledge step beside the knowledge modules
+        from faceinsight.modeling.knowledge_faceinsight import write_knowledge
+
+        write_knowledge(model, targets)
+        model.predict_face_labels(inputs["pixel_values"])
+    elif (root / "training" / "knowledge.py").read_text().count("def ") == 0:  # the knowledge step in train.py
         from faceinsight.training.train import FaceInsightScriptArguments, write_knowledge
 
         write_knowledge(model, targets, FaceInsightScriptArguments())
@@ -161,6 +169,9 @@ def main() -> None:
 
         inputs = processor(images=[face], text=prompt, return_tensors="pt")
         targets = [[1, 0] * (len(model.config.label_names) // 2) + [1] * (len(model.config.label_names) % 2)] * 30
+        for module in ("faceinsight.training.train", "faceinsight.training.knowledge"):  # imports are not reading
+            with contextlib.suppress(ImportError):
+                importlib.import_module(module)
         seen, opened = [], set()
         with trace(root, seen, opened):
             knowledge_head(root, model, targets, inputs)

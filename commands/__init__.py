@@ -42,25 +42,19 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {message}"
 
 
-def run(argv: list[str]) -> int:
-    """Route `argv` through a subparser per command to that command's `main` (which parses the rest)."""
-    parser = argparse.ArgumentParser(prog="faceinsight", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (_, help_text) in COMMANDS.items():
-        subparsers.add_parser(name, help=help_text, add_help=False)  # the command's own parser shows its --help
-    args, rest = parser.parse_known_args(argv)
-    module = importlib.import_module(f"faceinsight.commands.{COMMANDS[args.command][0]}")
-    return module.main(rest)
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
     argv = [arg for arg in argv if arg != "--debug"]
     command = next((arg for arg in argv if not arg.startswith("-")), "")
-    try:
-        return run(argv)
+    parser = argparse.ArgumentParser(prog="faceinsight", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        subparsers.add_parser(name, help=help_text, add_help=False)  # the command's own parser shows its --help
+    try:  # a subparser per command routes the rest of argv to that command's `main`, which parses it
+        args, rest = parser.parse_known_args(argv)
+        return importlib.import_module(f"faceinsight.commands.{COMMANDS[args.command][0]}").main(rest)
     except SystemExit as exit:  # argparse: --help (0), or a usage error it has printed (2)
         return exit.code if isinstance(exit.code, int) else 2
     except KeyboardInterrupt:

@@ -83,11 +83,8 @@ def parse_arguments(argv: list[str] | None = None):
     with warnings.catch_warnings():  # SFTConfig's own default uses a name transformers deprecates: not the user's
         warnings.filterwarnings("ignore", message="`gradient_checkpointing` is deprecated", category=FutureWarning)
         script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
-    return _checked(script_args, training_args, model_args, argv or [])
-
-
-def _checked(script_args, training_args, model_args, argv: list[str]):
-    if training_args.output_dir in (None, "trainer_output") and "--output_dir" not in argv:
+    # what the parser cannot check by itself
+    if training_args.output_dir in (None, "trainer_output") and "--output_dir" not in (argv or []):
         raise ValueError("--output_dir is required (where the trained folder goes)")
     if not model_args.model_name_or_path:
         raise ValueError("--model_name_or_path is required (a FaceInsight folder, e.g. from faceinsight build)")
@@ -97,7 +94,7 @@ def _checked(script_args, training_args, model_args, argv: list[str]):
         ("eval_parsing_maps", "eval_parsing_map_source"),
     ):
         if getattr(script_args, old) is not None:
-            warnings.warn(f"--{old} is deprecated; use --{new}", FutureWarning, stacklevel=3)
+            warnings.warn(f"--{old} is deprecated; use --{new}", FutureWarning, stacklevel=2)
             setattr(script_args, new, getattr(script_args, old))
     if script_args.stage not in STAGES:
         raise ValueError(f"--stage must be one of {', '.join(STAGES)}, got {script_args.stage!r}")

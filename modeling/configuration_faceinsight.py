@@ -156,14 +156,6 @@ class FaceInsightConfig(LabelSpace, PreTrainedConfig):
         if self.parsing_encoder_config is None:
             self.parsing_encoder_config = copy.deepcopy(self.vision_config)
         self.tie_word_embeddings = self.tie_word_embeddings or self.text_config.tie_word_embeddings
-        self._fill_normalisation()
-        self._fill_schema()
-        if self.image_token_id is None:
-            self.image_token_id = self.text_config.vocab_size - 2
-        if self.parsing_token_id is None:
-            self.parsing_token_id = self.text_config.vocab_size - 1
-
-    def _fill_normalisation(self):
         self.image_mean = _per_channel(self.image_mean, (0.5, 0.5, 0.5))
         self.image_std = _per_channel(self.image_std, (0.5, 0.5, 0.5))
         self.parser_image_mean = _per_channel(self.parser_image_mean, IMAGENET_MEAN)
@@ -171,6 +163,11 @@ class FaceInsightConfig(LabelSpace, PreTrainedConfig):
         self.parsing_palette = [list(c) for c in (self.parsing_palette or CELEBAMASK_HQ_PALETTE)]
         self.parsing_render_mean = _per_channel(self.parsing_render_mean, self.image_mean)
         self.parsing_render_std = _per_channel(self.parsing_render_std, self.image_std)
+        self._fill_schema()
+        if self.image_token_id is None:
+            self.image_token_id = self.text_config.vocab_size - 2
+        if self.parsing_token_id is None:
+            self.parsing_token_id = self.text_config.vocab_size - 1
 
     def _fill_schema(self):
         self.binary_attributes = list(self.binary_attributes or CELEBA_ATTRIBUTES)

@@ -34,15 +34,14 @@ def label_cooccurrence(labels: torch.Tensor, mask: torch.Tensor | None = None) -
 
 
 def build_correlation_matrix(
-    labels: torch.Tensor, mask: torch.Tensor | None = None, tau: float = 0.4, omega: float = 0.2
+    cooccurrence: torch.Tensor, counts: torch.Tensor, tau: float = 0.4, omega: float = 0.2
 ) -> torch.Tensor:
-    """C_hat from training labels, following ML-GCN.
+    """C_hat from the training labels' co-occurrence counts (`label_cooccurrence`), following ML-GCN.
 
     p_ij = m_ij / n_i (asymmetric conditional probability of j given i); edges where p_ij >= tau; each row's
     neighbours share weight `omega` and the node keeps 1 - omega for itself (against over-smoothing). A label that
     never occurs keeps only its self loop.
     """
-    cooccurrence, counts = label_cooccurrence(labels, mask)
     conditional = cooccurrence / counts.clamp(min=1).unsqueeze(1)
     edges = (conditional >= tau).float()
     edges.fill_diagonal_(0)
@@ -53,11 +52,11 @@ def build_correlation_matrix(
 
 
 def mine_logic_rules(
-    labels: torch.Tensor, names: list[str], mask: torch.Tensor | None = None, min_support: int = 20
+    cooccurrence: torch.Tensor, counts: torch.Tensor, names: list[str], min_support: int = 20
 ) -> list[dict]:
-    """Deterministic relations seen in the labels: p_ij == 0 (exclusion) or p_ij == 1 (implication i -> j), each
-    backed by at least `min_support` samples where label i is positive."""
-    cooccurrence, counts = label_cooccurrence(labels, mask)
+    """Deterministic relations seen in the labels' co-occurrence counts (`label_cooccurrence`): p_ij == 0
+    (exclusion) or p_ij == 1 (implication i -> j), each backed by at least `min_support` samples where label i is
+    positive."""
     rules = []
     for i in range(len(names)):
         if counts[i] < min_support:
@@ -86,8 +85,8 @@ def derive_knowledge(face_labels, config, tau: float = 0.4, omega: float = 0.2, 
         facet = facet_of.get(index[rule["a"]])
         return facet is not None and facet == facet_of.get(index[rule["b"]])
 
-    rules = mine_logic_rules(labels, names, mask, min_support=min_support)
     cooccurrence, counts = label_cooccurrence(labels, mask)
+    rules = mine_logic_rules(cooccurrence, counts, names, min_support=min_support)
     conditional = cooccurrence / counts.clamp(min=1).unsqueeze(1)
     pairs = sorted(
         (
@@ -99,7 +98,7 @@ def derive_knowledge(face_labels, config, tau: float = 0.4, omega: float = 0.2, 
         reverse=True,
     )
     return {
-        "correlation_matrix": build_correlation_matrix(labels, mask, tau=tau, omega=omega).tolist(),
+        "correlation_matrix": build_correlation_matrix(cooccurrence, counts, tau=tau, omega=omega).tolist(),
         "logic_rules": [rule for rule in rules if not (rule["type"] == "exclusion" and same_facet(rule))],
         "tau": tau,
         "omega": omega,
@@ -107,6 +106,40 @@ def derive_knowledge(face_labels, config, tau: float = 0.4, omega: float = 0.2, 
         "label_counts": {name: int(counts[i]) for i, name in enumerate(names)},
         "top_dependencies": [{"p": round(p, 3), "given": a, "then": b} for p, a, b in pairs[:15]],
     }
+
+
+def write_knowledge(
+    model,
+    face_labels: list,
+    derive: bool = True,
+    correlation_graph: bool = True,
+    logic_rules: bool = True,
+    tau: float = 0.4,
+    omega: float = 0.2,
+    min_support: int = 20,
+) -> dict | None:
+    """What a training run learns from its labels (rows of 0/1, -100 unknown), written into `model.config`: C_hat
+    and the mined rules (`derive`), or for the ablations the identity graph (`correlation_graph=False`) and no rules
+    and no rule loss (`logic_rules=False`); the faces per label node are added to `config.labelled_faces` (a node
+    at 0 was never trained). The config-derived buffers follow. Returns what was derived (None without `derive`)."""
+    config = model.config
+    known = (torch.tensor(face_labels) != -100).sum(0).tolist() if face_labels else []
+    config.labelled_faces = [int(a) + int(b) for a, b in zip(config.labelled_faces or [0] * len(known), known)]
+    knowledge = None
+    if derive:
+        knowledge = derive_knowledge(face_labels, config, tau=tau, omega=omega, min_support=min_support)
+        if not correlation_graph:
+            knowledge["correlation_matrix"] = torch.eye(len(config.label_names)).tolist()
+        if not logic_rules:
+            knowledge["logic_rules"] = []
+        config.correlation_matrix = knowledge["correlation_matrix"]
+        config.correlation_tau, config.correlation_omega = knowledge["tau"], knowledge["omega"]
+        config.logic_rules = knowledge["logic_rules"]
+    if not logic_rules:  # the no-LCM ablation: neither the loss nor mined rules in the decisions
+        config.logic_rules, config.logic_loss_weight = [], 0.0
+    config.validate()
+    model.refresh_config_buffers()
+    return knowledge
 
 
 def held_out_rules(targets, schema, min_support: int = 20) -> list[dict]:
@@ -129,12 +162,6 @@ def knowledge_summary(knowledge: dict) -> str:
     for dependency in knowledge["top_dependencies"][:10]:
         lines.append(f"  p({dependency['then']} | {dependency['given']}) = {dependency['p']}")
     return "\n".join(lines)
-
-
-def normalize_adjacency(adjacency: torch.Tensor) -> torch.Tensor:
-    """Symmetric normalisation D^-1/2 A D^-1/2 (ML-GCN's `gen_adj`)."""
-    degree = adjacency.sum(1).clamp(min=1e-12).pow(-0.5)
-    return degree.unsqueeze(1) * adjacency * degree.unsqueeze(0)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -186,7 +213,8 @@ class FaceInsightCorrelationConstraintModule(nn.Module):
             if config.correlation_matrix is not None
             else torch.eye(num_labels)
         )
-        buffers = {"adjacency": normalize_adjacency(correlation)}
+        degree = correlation.sum(1).clamp(min=1e-12).pow(-0.5)  # D^-1/2 C_hat D^-1/2 (ML-GCN's `gen_adj`)
+        buffers = {"adjacency": degree.unsqueeze(1) * correlation * degree.unsqueeze(0)}
         if config.label_prompt_token_ids is not None:
             longest = max(len(ids) for ids in config.label_prompt_token_ids)
             prompt_ids = torch.zeros(num_labels, longest, dtype=torch.long)
@@ -243,10 +271,6 @@ class FaceInsightCorrelationConstraintModule(nn.Module):
 # --------------------------------------------------------------------------------------------------------------------
 # Knowledge tokens
 # --------------------------------------------------------------------------------------------------------------------
-def _rms(rows: torch.Tensor) -> torch.Tensor:
-    return rows.pow(2).mean(-1, keepdim=True).sqrt()
-
-
 class FaceInsightKnowledgeTokens(nn.Module):
     """The knowledge head's evidence as tokens for the LM: one token per binary attribute, one per facet.
 
@@ -292,7 +316,8 @@ class FaceInsightKnowledgeTokens(nn.Module):
         node_inputs = node_inputs.to(dtype)
         identity = node_inputs - node_inputs.mean(0, keepdim=True)  # (N, d): what tells the labels apart
         # at the scale of a node input (the shared prompt words made up most of it)
-        identity = identity * (_rms(node_inputs) / _rms(identity).clamp(min=1e-12))
+        rms = node_inputs.pow(2).mean(-1, keepdim=True).sqrt(), identity.pow(2).mean(-1, keepdim=True).sqrt()
+        identity = identity * (rms[0] / rms[1].clamp(min=1e-12))
         per_node = identity_weight.unsqueeze(-1) * identity + evidence_weight.unsqueeze(-1) * self.evidence
         return torch.einsum("gn,bnd->bgd", groups, per_node)
 
@@ -367,44 +392,14 @@ class FaceInsightLogicalConstraintModule(nn.Module):
 # --------------------------------------------------------------------------------------------------------------------
 # Exact logic-consistent decisions
 # --------------------------------------------------------------------------------------------------------------------
-def _units(probabilities: list, num_binary: int, facets: list) -> tuple[list, dict]:
-    """Decision units and their options: a binary label is a unit with two options (off, on), a categorical facet a
-    unit with one option per value. Each option is (log-probability of the unit's nodes under it, nodes it turns
-    on), options sorted best first; also node -> unit."""
-    eps = 1e-6
-    on = [math.log(min(max(q, eps), 1 - eps)) for q in probabilities]
-    off = [math.log(min(max(1 - q, eps), 1 - eps)) for q in probabilities]
-    units, unit_of = [], {}
-    for i in range(num_binary):
-        unit_of[i] = len(units)
-        units.append(sorted([(off[i], ()), (on[i], (i,))], key=lambda option: -option[0]))
-    for values in facets:
-        everything_off = sum(off[v] for v in values)
-        for v in values:
-            unit_of[v] = len(units)
-        units.append(sorted([(everything_off - off[v] + on[v], (v,)) for v in values], key=lambda o: -o[0]))
-    return units, unit_of
-
-
-def _components(num_units: int, rules: list, unit_of: dict) -> list[list[int]]:
+def _components(rules: list, unit_of: dict) -> list[list[int]]:
     """Groups of units tied together by rules (units in no rule are left out: their best option stands)."""
-    parent = list(range(num_units))
-
-    def root(u):
-        while parent[u] != u:
-            parent[u] = parent[parent[u]]
-            u = parent[u]
-        return u
-
-    touched = set()
+    group_of = {}
     for _, a, b in rules:
         ua, ub = unit_of[a], unit_of[b]
-        touched.update((ua, ub))
-        parent[root(ua)] = root(ub)
-    groups = {}
-    for u in sorted(touched):
-        groups.setdefault(root(u), []).append(u)
-    return list(groups.values())
+        merged = group_of.get(ua, {ua}) | group_of.get(ub, {ub})
+        group_of.update(dict.fromkeys(merged, merged))
+    return sorted({min(group): sorted(group) for group in group_of.values()}.values())
 
 
 def _search(group: list[int], units: list, unit_of: dict, rules: list) -> dict | None:
@@ -430,14 +425,6 @@ def _search(group: list[int], units: list, unit_of: dict, rules: list) -> dict |
     chosen, on_nodes = {}, set()
     best = {"score": -math.inf, "assignment": None}
 
-    def consistent(u):
-        for kind, a, b in checks[u]:
-            if kind == "exclusion" and a in on_nodes and b in on_nodes:
-                return False
-            if kind == "implication" and a in on_nodes and b not in on_nodes:
-                return False
-        return True
-
     def visit(k, score):
         if score + bound[k] <= best["score"]:
             return
@@ -448,7 +435,8 @@ def _search(group: list[int], units: list, unit_of: dict, rules: list) -> dict |
         for index, (option_score, nodes) in enumerate(units[u]):
             on_nodes.update(nodes)
             chosen[u] = index
-            if consistent(u):
+            # an exclusion breaks when a and b are both on, an implication when a is on and b is off
+            if not any(a in on_nodes and (b in on_nodes) == (kind == "exclusion") for kind, a, b in checks[u]):
                 visit(k + 1, score + option_score)
             on_nodes.difference_update(nodes)
         del chosen[u]
@@ -462,12 +450,26 @@ def most_probable_consistent(
 ) -> list[bool]:
     """The most probable 0/1 assignment of the label nodes (binary labels first, then each facet's values) with one
     value per facet, no exclusion (a and b both on) and no implication (a on, b off) violated: the paper's
-    logic-consistent decision, solved exactly per group of units the rules tie together."""
-    units, unit_of = _units(probabilities, num_binary, facets)
+    logic-consistent decision, solved exactly per group of units the rules tie together.
+
+    Decision units and their options: a binary label is a unit with two options (off, on), a categorical facet a
+    unit with one option per value. Each option is (log-probability of the unit's nodes under it, nodes it turns
+    on), options sorted best first; `unit_of` maps a node to its unit."""
+    eps = 1e-6
+    on = [math.log(min(max(q, eps), 1 - eps)) for q in probabilities]
+    off = [math.log(min(max(1 - q, eps), 1 - eps)) for q in probabilities]
+    units, unit_of = [], {}
+    for i in range(num_binary):
+        unit_of[i] = len(units)
+        units.append(sorted([(off[i], ()), (on[i], (i,))], key=lambda option: -option[0]))
+    for values in facets:
+        everything_off = sum(off[v] for v in values)
+        unit_of.update(dict.fromkeys(values, len(units)))
+        units.append(sorted([(everything_off - off[v] + on[v], (v,)) for v in values], key=lambda o: -o[0]))
     rules = [("exclusion", a, b) for a, b in exclusions] + [("implication", a, b) for a, b in implications]
     choice = [0] * len(units)  # every unit's best option, kept where no rule reaches it
     exclusions_only = [rule for rule in rules if rule[0] == "exclusion"]
-    for group in _components(len(units), rules, unit_of):
+    for group in _components(rules, unit_of):
         # rules that contradict each other: keep the exclusions at least (then nothing) for this group
         assignment = _search(group, units, unit_of, rules) or _search(group, units, unit_of, exclusions_only)
         for u, index in (assignment or {}).items():

@@ -162,10 +162,6 @@ class FaceInsightFaceLabelPredictions(ModelOutput):
     trained: torch.BoolTensor | None = None
 
 
-def _num_layers(feature_layer: int | list[int]) -> int:
-    return 1 if isinstance(feature_layer, int) else len(feature_layer)
-
-
 def _select_features(hidden_states, feature_layer: int | list[int], strategy: str) -> torch.Tensor:
     """LLaVA's selection: the hidden states of one layer (or several, concatenated), CLS dropped for "default"."""
     layers = [feature_layer] if isinstance(feature_layer, int) else feature_layer
@@ -173,18 +169,6 @@ def _select_features(hidden_states, feature_layer: int | list[int], strategy: st
     if strategy == "default":
         selected = [features[:, 1:] for features in selected]
     return torch.cat(selected, dim=-1)
-
-
-def _pool_tokens(features: torch.Tensor, length: int) -> torch.Tensor:
-    """Average-pool (B, T, d) tokens to (B, length, d): over the 2-D patch grid when both counts are squares."""
-    tokens = features.shape[1]
-    if tokens == length:
-        return features
-    side, target_side = math.isqrt(tokens), math.isqrt(length)
-    if side * side == tokens and target_side * target_side == length:
-        grid = features.transpose(1, 2).reshape(features.shape[0], -1, side, side)
-        return F.adaptive_avg_pool2d(grid, target_side).flatten(2).transpose(1, 2)
-    return F.adaptive_avg_pool1d(features.transpose(1, 2), length).transpose(1, 2)
 
 
 FaceInsightAttributePredictions = FaceInsightFaceLabelPredictions  # the earlier name
@@ -196,7 +180,7 @@ class FaceInsightMultiModalProjector(nn.Module):
     def __init__(self, config: FaceInsightConfig, vision_config, feature_layer: int | list[int]):
         super().__init__()
         text_width = config.text_config.hidden_size
-        in_features = vision_config.hidden_size * _num_layers(feature_layer)
+        in_features = vision_config.hidden_size * (1 if isinstance(feature_layer, int) else len(feature_layer))
         self.linear_1 = nn.Linear(in_features, text_width, bias=config.multimodal_projector_bias)
         self.act = ACT2FN[config.projector_hidden_act]
         self.linear_2 = nn.Linear(text_width, text_width, bias=config.multimodal_projector_bias)
@@ -346,9 +330,9 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         if unknown:
             raise ValueError(f"freeze: unknown parts {unknown}; FaceInsight's parts are {list(FREEZABLE_PARTS)}")
         for part in parts:
-            getattr(self, part).requires_grad_(False)
+            getattr(self, part).requires_grad_(False).eval()  # `train` below keeps it so
         self.frozen_parts.update(parts)
-        return self.train(self.training)
+        return self
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -397,7 +381,15 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         layer = self.config.parsing_feature_layer
         outputs = self.parsing_encoder(rendered, output_hidden_states=layer, return_dict=True)
         features = _select_features(outputs.hidden_states, layer, self.config.parsing_feature_select_strategy)
-        return self.parsing_projector(_pool_tokens(features, self.config.parsing_seq_length))
+        tokens, length = features.shape[1], self.config.parsing_seq_length
+        if tokens != length:  # average-pooled to parsing_seq_length: over the 2-D patch grid when both are squares
+            side, target_side = math.isqrt(tokens), math.isqrt(length)
+            if side * side == tokens and target_side * target_side == length:
+                grid = features.transpose(1, 2).reshape(features.shape[0], -1, side, side)
+                features = F.adaptive_avg_pool2d(grid, target_side).flatten(2).transpose(1, 2)
+            else:
+                features = F.adaptive_avg_pool1d(features.transpose(1, 2), length).transpose(1, 2)
+        return self.parsing_projector(features)
 
     # -- the knowledge head -------------------------------------------------------------------------------------------
     def region_pooled_features(self, image_features: torch.Tensor, parsing_maps: torch.LongTensor):
@@ -424,17 +416,6 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
             regions, present = self.region_pooled_features(image_features, parsing_maps)
         return self.correlation_module(pooled, self.get_input_embeddings(), regions, present)
 
-    def teacher_forced_logits(self, face_label_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """What the knowledge tokens read in training: for a random `knowledge_teacher_forcing` share of the faces,
-        their known labels as certain logits (+-8) in place of the head's, so the LM learns to read the tokens from
-        a clean signal (as teacher forcing feeds a decoder the true tokens); unknown labels (-100) keep the head's."""
-        if labels.shape != face_label_logits.shape:  # the loss names the mismatch
-            return face_label_logits
-        labels = labels.to(face_label_logits.device)
-        chosen = torch.rand(labels.shape[0], 1, device=labels.device) < self.knowledge_teacher_forcing
-        certain = (2 * labels.clamp(min=0) - 1).to(face_label_logits.dtype) * 8.0
-        return torch.where(chosen & (labels != -100), certain, face_label_logits.detach())
-
     # -- LLaVA's interface --------------------------------------------------------------------------------------------
     @merge_with_config_defaults
     @can_return_tuple
@@ -460,9 +441,16 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         face_label_logits = self.knowledge_head_logits(image_features, parsing_features, used_maps)
         knowledge_features = None  # the head's probabilities as tokens for the LM, when the config has them
         if self.knowledge_tokens is not None:
-            read = face_label_logits
-            if self.training and self.knowledge_teacher_forcing > 0 and knowledge_labels is not None:
-                read = self.teacher_forced_logits(face_label_logits, knowledge_labels)
+            read = face_label_logits.detach()
+            # knowledge teacher forcing (training only): for a random `knowledge_teacher_forcing` share of the faces,
+            # the tokens read their known labels as certain logits (+-8) instead of the head's, so the LM learns to
+            # read them from a clean signal; unknown labels (-100) keep the head's; a shape mismatch is the loss's
+            forcing = self.training and self.knowledge_teacher_forcing > 0 and knowledge_labels is not None
+            if forcing and knowledge_labels.shape == read.shape:
+                labels = knowledge_labels.to(read.device)
+                chosen = torch.rand(labels.shape[0], 1, device=read.device) < self.knowledge_teacher_forcing
+                certain = (2 * labels.clamp(min=0) - 1).to(read.dtype) * 8.0
+                read = torch.where(chosen & (labels != -100), certain, read)
             node_inputs = self.correlation_module.node_inputs(self.get_input_embeddings())
             knowledge_features = self.knowledge_tokens(read, node_inputs)
         return FaceInsightImageOutput(
@@ -622,60 +610,43 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
         return embeddings
 
     # -- the loss: LM + the attribute head's BCE and logic terms, weighted here only ---------------------------------
-    def _face_label_losses(self, face_label_logits, face_labels, num_images_in_batch=None):
-        """Per image: BCE over its labelled nodes (-100 marks nodes a dataset lacks) and the mean rule violation;
-        summed over images and divided by `num_images_in_batch` (the images of the whole accumulated, all-process
-        batch, as `num_items_in_batch` counts tokens), or averaged over this batch's images."""
-        expected = (face_label_logits.shape[0], self.config.num_label_nodes)
-        if tuple(face_labels.shape) != expected:
-            raise ValueError(
-                f"face_labels must have shape (num_images, num_label_nodes) = {expected}, got "
-                f"{tuple(face_labels.shape)}; columns follow config.label_names, -100 marks unknown labels"
-            )
-        face_labels = face_labels.to(face_label_logits.device)
-        known = face_labels != -100
-        targets = face_labels.float()
-        if bool(((targets != 0) & (targets != 1) & known).any()):
-            raise ValueError("face_labels must hold 0, 1 or -100 (unknown)")
-        logits = face_label_logits.float()
-        per_label = F.binary_cross_entropy_with_logits(logits, targets.clamp(0, 1), reduction="none")
-        per_image = (per_label * known).sum(1) / known.sum(1).clamp(min=1)
-        return self._image_mean(per_image, num_images_in_batch), self._logic_loss(logits, num_images_in_batch)
-
-    def _logic_loss(self, face_label_logits, num_images_in_batch=None):
-        per_image = self.model.logic_module.loss(torch.sigmoid(face_label_logits.float()), reduction="none")
-        return self._image_mean(per_image, num_images_in_batch)
-
-    @staticmethod
-    def _image_mean(per_image, num_images_in_batch=None):
-        if num_images_in_batch is None:
-            return per_image.mean()
-        return per_image.sum() / torch.as_tensor(num_images_in_batch, device=per_image.device).clamp(min=1)
-
-    def _loss_parts(self, logits, face_label_logits, labels, face_labels, num_images_in_batch, **kwargs):
-        """(LM, BCE, logic) losses, each None when its targets are absent."""
+    def _losses(self, logits, image_outputs, labels, face_labels, num_images_in_batch, **kwargs):
+        """(total, LM, BCE, logic) losses, each None when its targets are absent; the total weighs them by the
+        config's loss weights. The face-label losses are per image (BCE over its labelled nodes, -100 marking nodes
+        a dataset lacks; the mean rule violation), summed over images and divided by `num_images_in_batch` (the
+        images of the whole accumulated, all-process batch, as `num_items_in_batch` counts tokens), or averaged over
+        this batch's images."""
+        config = self.config
+        face_label_logits = None if image_outputs is None else image_outputs.face_label_logits
         lm_loss = bce_loss = logic_loss = None
         if labels is not None:
             lm_loss = self.loss_function(
-                logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs
+                logits=logits, labels=labels, vocab_size=config.text_config.vocab_size, **kwargs
             )
+        if face_labels is not None and face_label_logits is None:
+            raise ValueError("face_labels were given without pixel_values; face labels are predicted per image")
+        if face_label_logits is not None and (labels is not None or face_labels is not None):
+            head_logits = face_label_logits.float()
+            images = head_logits.shape[0]
+            if num_images_in_batch is not None:
+                images = torch.as_tensor(num_images_in_batch, device=head_logits.device).clamp(min=1)
+            logic_loss = self.model.logic_module.loss(torch.sigmoid(head_logits), reduction="none").sum() / images
         if face_labels is not None:
-            if face_label_logits is None:
-                raise ValueError("face_labels were given without pixel_values; face labels are predicted per image")
-            bce_loss, logic_loss = self._face_label_losses(face_label_logits, face_labels, num_images_in_batch)
-        elif labels is not None and face_label_logits is not None:
-            logic_loss = self._logic_loss(face_label_logits, num_images_in_batch)
-        return lm_loss, bce_loss, logic_loss
-
-    def _total_loss(self, lm_loss, bce_loss, logic_loss):
-        config = self.config
-        weighted = [
-            (config.lm_loss_weight, lm_loss),
-            (config.bce_loss_weight, bce_loss),
-            (config.logic_loss_weight, logic_loss),
-        ]
-        parts = [weight * part for weight, part in weighted if part is not None]
-        return torch.stack(parts).sum() if parts else None
+            expected = (face_label_logits.shape[0], config.num_label_nodes)
+            if tuple(face_labels.shape) != expected:
+                raise ValueError(
+                    f"face_labels must have shape (num_images, num_label_nodes) = {expected}, got "
+                    f"{tuple(face_labels.shape)}; columns follow config.label_names, -100 marks unknown labels"
+                )
+            face_labels = face_labels.to(head_logits.device)
+            known, targets = face_labels != -100, face_labels.float()
+            if bool(((targets != 0) & (targets != 1) & known).any()):
+                raise ValueError("face_labels must hold 0, 1 or -100 (unknown)")
+            per_label = F.binary_cross_entropy_with_logits(head_logits, targets.clamp(0, 1), reduction="none")
+            bce_loss = ((per_label * known).sum(1) / known.sum(1).clamp(min=1)).sum() / images
+        weights = (config.lm_loss_weight, config.bce_loss_weight, config.logic_loss_weight)
+        parts = [weight * part for weight, part in zip(weights, (lm_loss, bce_loss, logic_loss)) if part is not None]
+        return (torch.stack(parts).sum() if parts else None), lm_loss, bce_loss, logic_loss
 
     @can_return_tuple
     @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
@@ -724,11 +695,11 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
         )
         hidden_states = slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep)
         logits = self.lm_head(hidden_states)
-        lm_loss, bce_loss, logic_loss = self._loss_parts(
-            logits, outputs.face_label_logits, labels, face_labels, num_images_in_batch, **kwargs
+        loss, lm_loss, bce_loss, logic_loss = self._losses(
+            logits, outputs.image_outputs, labels, face_labels, num_images_in_batch, **kwargs
         )
         return FaceInsightCausalLMOutputWithPast(
-            loss=self._total_loss(lm_loss, bce_loss, logic_loss),
+            loss=loss,
             lm_loss=lm_loss,
             bce_loss=bce_loss,
             logic_loss=logic_loss,
@@ -749,12 +720,15 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
         logits = image_outputs.face_label_logits.float()
         probabilities = torch.sigmoid(logits)
         labelled = self.config.labelled_faces
+        # per map, the share of pixels labelled as a face part (skin, nose, eyes, brows, mouth, lips)
+        face_parts = [int(i) for i, name in self.config.parser_config.id2label.items() if name in FACE_PARTS]
+        face_parts = torch.tensor(face_parts, device=image_outputs.parsing_maps.device)
         return FaceInsightFaceLabelPredictions(
             logits=logits,
             probabilities=probabilities,
             decisions=self.model.logic_module.decide(probabilities),
             parsing_maps=image_outputs.parsing_maps,
-            face_shares=self.face_shares(image_outputs.parsing_maps),
+            face_shares=torch.isin(image_outputs.parsing_maps, face_parts).flatten(1).float().mean(1),
             trained=None if labelled is None else torch.tensor([count > 0 for count in labelled]),
         )
 
@@ -762,12 +736,6 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
         """The earlier name of `predict_face_labels` (it predicts every label node, not only the attributes)."""
         _renamed("predict_attributes", "predict_face_labels")
         return self.predict_face_labels(*args, **kwargs)
-
-    def face_shares(self, parsing_maps: torch.LongTensor) -> torch.FloatTensor:
-        """Per map, the share of pixels labelled as a face part (skin, nose, eyes, brows, mouth, lips)."""
-        id2label = self.config.parser_config.id2label
-        parts = torch.tensor([int(i) for i, name in id2label.items() if name in FACE_PARTS], device=parsing_maps.device)
-        return torch.isin(parsing_maps, parts).flatten(1).float().mean(1)
 
     def _expand_multimodal_outputs(self, input_ids, mm_encoder_output, expand_size=1, inputs_embeds=None):
         """generate() repeats each sample `expand_size` times (beams, several returned sequences), and each sample's

@@ -154,9 +154,6 @@ class FaceInsightImageProcessor(BaseImageProcessor):
             image = ImageOps.exif_transpose(image)
         except Exception:  # malformed EXIF must not lose the image; keep its stored orientation
             pass
-        return self._convert_mode(image)
-
-    def _convert_mode(self, image: "Image.Image") -> "Image.Image":
         if image.mode == "RGB":
             return image
         if image.mode in SIXTEEN_BIT_MODES or image.mode in ("I", "F"):

@@ -99,10 +99,6 @@ class FaceInsightProcessor(ProcessorMixin):
         """The truncation check of ProcessorMixin, for the parsing placeholder too."""
         super()._check_special_mm_tokens(text, text_inputs, [*modalities, "parsing"])
 
-    def expand_placeholders(self, texts: list[str]) -> list[str]:
-        """The texts as the tokenizer sees them: each `<image>` replaced by `replace_image_token`."""
-        return [t.replace(self.image_token, self.replace_image_token()) for t in texts]
-
     # -- FaceInsight's addition: reading structured predictions -------------------------------------------------------
     @property
     def label_names(self) -> list[str]:

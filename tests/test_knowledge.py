@@ -9,9 +9,9 @@ from faceinsight.modeling.knowledge_faceinsight import (
     FaceInsightCorrelationConstraintModule,
     FaceInsightLogicalConstraintModule,
     build_correlation_matrix,
+    label_cooccurrence,
     mine_logic_rules,
     most_probable_consistent,
-    normalize_adjacency,
 )
 
 TEXT = {
@@ -29,7 +29,7 @@ FACETS = {"gender": ["Male", "Female"], "expression": ["Happiness", "Sadness", "
 def test_correlation_matrix_follows_ml_gcn_definition():
     # label 0 occurs 4 times, label 1 co-occurs with it 3 times, label 2 once with 0 (and alone twice)
     labels = torch.tensor([[1, 1, 0], [1, 1, 0], [1, 1, 1], [1, 0, 0], [0, 0, 1], [0, 0, 1]])
-    c_hat = build_correlation_matrix(labels, tau=0.5, omega=0.2)
+    c_hat = build_correlation_matrix(*label_cooccurrence(labels), tau=0.5, omega=0.2)
     # p(1|0) = 3/4 >= tau -> edge 0->1; p(2|0) = 1/4 < tau; p(0|1) = 1 -> edge 1->0; p(0|2) = p(1|2) = 1/3 < tau
     assert torch.allclose(c_hat[0], torch.tensor([0.8, 0.2, 0.0]))
     assert torch.allclose(c_hat[1], torch.tensor([0.2, 0.8, 0.0]))
@@ -39,7 +39,7 @@ def test_correlation_matrix_follows_ml_gcn_definition():
 def test_correlation_matrix_ignores_masked_samples():
     labels = torch.tensor([[1, 1], [1, 1], [1, 0]])
     mask = torch.tensor([[1, 1], [1, 1], [1, 0]])  # the third sample does not carry label 1
-    c_hat = build_correlation_matrix(labels, mask, tau=0.9, omega=0.3)
+    c_hat = build_correlation_matrix(*label_cooccurrence(labels, mask), tau=0.9, omega=0.3)
     assert torch.isclose(c_hat[1, 0], torch.tensor(0.3))  # p(0|1) = 2/2
     assert torch.isclose(c_hat[0, 1], torch.tensor(0.0))  # p(1|0) = 2/3 < 0.9
 
@@ -51,16 +51,20 @@ def test_mined_rules():
     goatee = torch.rand(400, generator=g) < 0.2
     male = goatee | (torch.rand(400, generator=g) < 0.4)  # goatee implies male
     labels = torch.stack([bald, bangs, goatee, male], 1).long()
-    rules = mine_logic_rules(labels, ["Bald", "Bangs", "Goatee", "Male"], min_support=20)
+    rules = mine_logic_rules(*label_cooccurrence(labels), ["Bald", "Bangs", "Goatee", "Male"], min_support=20)
     assert {"type": "exclusion", "a": "Bald", "b": "Bangs"} in rules
     assert {"type": "implication", "a": "Goatee", "b": "Male"} in rules
     assert {"type": "implication", "a": "Male", "b": "Goatee"} not in rules
 
 
-def test_adjacency_normalisation_is_symmetric_scaling():
-    a = torch.tensor([[1.0, 0.5], [0.25, 1.0]])
-    d = a.sum(1).pow(-0.5)
-    assert torch.allclose(normalize_adjacency(a), d[:, None] * a * d[None, :])
+def test_adjacency_is_symmetrically_normalised_c_hat():
+    c_hat = torch.rand(len(BINARY) + 5, len(BINARY) + 5) + torch.eye(len(BINARY) + 5)
+    config = FaceInsightConfig(
+        text_config=TEXT, binary_attributes=BINARY, categorical_facets=FACETS, correlation_matrix=c_hat.tolist()
+    )
+    d = c_hat.sum(1).pow(-0.5)
+    adjacency = FaceInsightCorrelationConstraintModule(config).adjacency
+    assert torch.allclose(adjacency, d[:, None] * c_hat * d[None, :])
 
 
 def _config(rules):
@@ -223,3 +227,43 @@ def test_exact_decisions_on_the_full_schema_with_mined_rules_are_fast_and_consis
         _breaks(row, lcm.exclusions.tolist(), lcm.implications.tolist()) for row in rows
     )  # a group with no consistent assignment keeps its unconstrained decisions; none here
     assert broken == 0
+
+
+def test_write_knowledge_fills_the_config_and_the_buffers_follow():
+    """The training run's knowledge step: C_hat and mined rules into the config, the labelled faces counted, the
+    modules' buffers rebuilt from it; the no-CCM / no-LCM switches write the identity graph and no rules or L_c."""
+    import warnings
+
+    from faceinsight.hub.build import build_tiny
+    from faceinsight.modeling.knowledge_faceinsight import write_knowledge
+    from faceinsight.training.train import FaceInsightScriptArguments
+    from faceinsight.training.train import write_knowledge as deprecated
+
+    model, _ = build_tiny(seed=0)
+    names = model.config.label_names
+    g = torch.Generator().manual_seed(0)
+    rows = (torch.rand(60, len(names), generator=g) < 0.5).long()
+    rows[:, names.index("Goatee")] = rows[:, names.index("Male")] * rows[:, names.index("Goatee")]  # goatee -> male
+    rows[:10, names.index("Bald")] = -100  # unknown for ten faces
+    targets = rows.tolist()
+    knowledge = write_knowledge(model, targets, min_support=5)
+    assert {"type": "implication", "a": "Goatee", "b": "Male"} in model.config.logic_rules
+    assert model.config.correlation_matrix == knowledge["correlation_matrix"]
+    assert model.config.labelled_faces[names.index("Bald")] == 50 and model.config.labelled_faces[0] == 60
+    c_hat = torch.tensor(knowledge["correlation_matrix"])
+    d = c_hat.sum(1).pow(-0.5)
+    adjacency = model.model.correlation_module.adjacency
+    assert torch.allclose(adjacency, (d[:, None] * c_hat * d[None, :]).to(adjacency.dtype))
+    goatee_male = [names.index("Goatee"), names.index("Male")]
+    assert goatee_male in model.model.logic_module.implications.tolist()
+
+    ablated, _ = build_tiny(seed=0)
+    write_knowledge(ablated, targets, correlation_graph=False, logic_rules=False, min_support=5)
+    assert ablated.config.correlation_matrix == torch.eye(len(names)).tolist()
+    assert ablated.config.logic_rules == [] and ablated.config.logic_loss_weight == 0.0
+
+    with warnings.catch_warnings(record=True) as caught:  # the earlier name, with the flags of a training run
+        warnings.simplefilter("always")
+        again, _ = build_tiny(seed=0)
+        assert deprecated(again, targets, FaceInsightScriptArguments(min_rule_support=5)) == knowledge
+    assert any(issubclass(w.category, FutureWarning) and "write_knowledge" in str(w.message) for w in caught)

@@ -73,10 +73,6 @@ def encode_labels(labels: dict, config) -> list[int]:
     return targets
 
 
-def _listed(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
 def describe(labels: dict, rng: random.Random | None = None) -> str:
     """Every known fact of a face in a few varied sentences: who (age bin, gender, race), the expression, the
     attributes present, and up to two notable absences. What `evaluation/descriptions.py` reads back (tested)."""
@@ -95,12 +91,10 @@ def describe(labels: dict, rng: random.Random | None = None) -> str:
     worn = [phrase(k).removeprefix("wearing ") for k in present if k.startswith("Wearing_")]
     features = [phrase(k) for k in present if k not in STATES and not k.startswith("Wearing_")]
     rng.shuffle(features)
-    if states:
-        sentences.append(f"{pronoun} is {_listed(states)}.")
-    if features:
-        sentences.append(f"{pronoun} has {_listed(features)}.")
-    if worn:
-        sentences.append(f"{pronoun} is wearing {_listed(worn)}.")
+    for verb, items in (("is", states), ("has", features), ("is wearing", worn)):
+        if items:  # "a", "a and b", "a, b and c"
+            listed = items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+            sentences.append(f"{pronoun} {verb} {listed}.")
     absent = [k for k in NOTABLE_ABSENCES if labels.get(k) == 0]
     for name in rng.sample(absent, min(2, len(absent))):
         if name in STATES:

@@ -1,6 +1,6 @@
 """The earlier home of the knowledge derivation; it now lives beside the modules that use it, in
 `faceinsight.modeling.knowledge_faceinsight` (`derive_knowledge`, `held_out_rules`, `knowledge_summary`), and the
-training run writes it into the config itself (`faceinsight.training.train.write_knowledge`). Kept for a release:
+training run writes it into the config with `write_knowledge` there too. Kept for a release:
 the old names still import, with a warning."""
 
 import warnings

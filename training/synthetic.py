@@ -121,25 +121,19 @@ class _Canvas:
         self.labels = Image.new("L", (big, big), 0)
         self.draw_photo, self.draw_labels = ImageDraw.Draw(self.photo), ImageDraw.Draw(self.labels)
 
-    def _xy(self, box):
-        return [v * self.scale for v in box]
-
-    def ellipse(self, box, colour, label):
-        self.draw_photo.ellipse(self._xy(box), fill=colour)
+    def draw(self, shape: str, xy, colour, label=None, width=None, outline=False):
+        """One PIL shape ("ellipse" from a box, "polygon" or "line" through points), filled (or its outline) on the
+        photo and, when `label` is given, in that class on the label map."""
+        scaled = (
+            [v * self.scale for v in xy] if shape == "ellipse" else [(x * self.scale, y * self.scale) for x, y in xy]
+        )
+        paint = "outline" if outline else "fill"
+        extra = {} if width is None else {"width": max(1, int(width * self.scale))}
+        getattr(self.draw_photo, shape)(
+            scaled, **{paint: colour}, **extra, **({"joint": "curve"} if shape == "line" else {})
+        )
         if label is not None:
-            self.draw_labels.ellipse(self._xy(box), fill=LABEL_INDEX[label])
-
-    def polygon(self, points, colour, label):
-        pts = [(x * self.scale, y * self.scale) for x, y in points]
-        self.draw_photo.polygon(pts, fill=colour)
-        if label is not None:
-            self.draw_labels.polygon(pts, fill=LABEL_INDEX[label])
-
-    def line(self, points, colour, width, label=None):
-        pts = [(x * self.scale, y * self.scale) for x, y in points]
-        self.draw_photo.line(pts, fill=colour, width=max(1, int(width * self.scale)), joint="curve")
-        if label is not None:
-            self.draw_labels.line(pts, fill=LABEL_INDEX[label], width=max(1, int(width * self.scale)))
+            getattr(self.draw_labels, shape)(scaled, **{paint: LABEL_INDEX[label]}, **extra)
 
     def finish(self, size):
         photo = self.photo.resize((size, size), Image.Resampling.LANCZOS)
@@ -186,16 +180,19 @@ def _place_head(labels: dict, rng: random.Random, size: int) -> _Head:
 def _draw_body_and_back_hair(canvas: _Canvas, head: _Head, rng: random.Random) -> None:
     cx, cy, w, h, size = head.cx, head.cy, head.w, head.h, head.size
     cloth = tuple(rng.randint(20, 235) for _ in range(3))
-    canvas.polygon(
+    canvas.draw(
+        "polygon",
         [(cx - 1.5 * w, size), (cx - 0.55 * w, cy + 0.85 * h), (cx + 0.55 * w, cy + 0.85 * h), (cx + 1.5 * w, size)],
         cloth,
         "cloth",
     )
-    canvas.polygon(head.poly((-0.3, 0.4), (0.3, 0.4), (0.32, 0.95), (-0.32, 0.95)), _shade(head.tone, 0.85), "neck")
+    canvas.draw(
+        "polygon", head.poly((-0.3, 0.4), (0.3, 0.4), (0.32, 0.95), (-0.32, 0.95)), _shade(head.tone, 0.85), "neck"
+    )
     if head.hair is not None:  # hair behind the head (long hair for most women)
         long_hair = not head.male and rng.random() < 0.8
         bottom = cy + (0.75 if long_hair else 0.1) * h
-        canvas.ellipse([cx - 1.12 * w, cy - 1.12 * h, cx + 1.12 * w, bottom], head.hair, "hair")
+        canvas.draw("ellipse", [cx - 1.12 * w, cy - 1.12 * h, cx + 1.12 * w, bottom], head.hair, "hair")
 
 
 def _draw_head(canvas: _Canvas, head: _Head) -> None:
@@ -204,19 +201,25 @@ def _draw_head(canvas: _Canvas, head: _Head) -> None:
     for side in (-1, 1):
         ex = cx + side * 0.98 * w
         ear = "l_ear" if side > 0 else "r_ear"
-        canvas.ellipse([ex - 0.13 * w, cy - 0.15 * h, ex + 0.13 * w, cy + 0.12 * h], _shade(head.tone, 0.92), ear)
+        canvas.draw(
+            "ellipse", [ex - 0.13 * w, cy - 0.15 * h, ex + 0.13 * w, cy + 0.12 * h], _shade(head.tone, 0.92), ear
+        )
         if labels["Wearing_Earrings"]:
-            canvas.ellipse([ex - 0.06 * w, cy + 0.12 * h, ex + 0.06 * w, cy + 0.22 * h], (240, 200, 40), "ear_r")
-    canvas.ellipse([cx - w, cy - h, cx + w, cy + h], head.tone, "skin")
+            canvas.draw(
+                "ellipse", [ex - 0.06 * w, cy + 0.12 * h, ex + 0.06 * w, cy + 0.22 * h], (240, 200, 40), "ear_r"
+            )
+    canvas.draw("ellipse", [cx - w, cy - h, cx + w, cy + h], head.tone, "skin")
     if head.hair is not None:  # hairline on top of the forehead
         hairline = ((-1.02, -0.25), (-0.7, -1.05), (0.7, -1.05), (1.02, -0.25), (0.8, -0.62), (-0.8, -0.62))
-        canvas.polygon(head.poly(*hairline), head.hair, "hair")
+        canvas.draw("polygon", head.poly(*hairline), head.hair, "hair")
         if labels["Bangs"]:
-            canvas.polygon(head.poly((-0.8, -0.65), (0.8, -0.65), (0.7, -0.38), (-0.7, -0.42)), head.hair, "hair")
+            canvas.draw(
+                "polygon", head.poly((-0.8, -0.65), (0.8, -0.65), (0.7, -0.38), (-0.7, -0.42)), head.hair, "hair"
+            )
     if labels["age"] in ("50-59", "60-69", "70+"):
         for k in range(2 + AGE_BINS.index(labels["age"]) - 6 + 1):
             y = cy - (0.55 - 0.08 * k) * h
-            canvas.line([(cx - 0.4 * w, y), (cx + 0.4 * w, y)], _shade(head.tone, 0.75), 0.3)
+            canvas.draw("line", [(cx - 0.4 * w, y), (cx + 0.4 * w, y)], _shade(head.tone, 0.75), width=0.3)
 
 
 def _draw_eyes(canvas: _Canvas, head: _Head) -> float:
@@ -235,20 +238,23 @@ def _draw_eyes(canvas: _Canvas, head: _Head) -> float:
     brow_width = (0.09 if labels["Bushy_Eyebrows"] else 0.045) * h
     for side, eye_label, brow_label in ((1, "l_eye", "l_brow"), (-1, "r_eye", "r_brow")):  # person's left = image right
         ex = cx + side * eye_dx
-        canvas.ellipse([ex - eye_w, eye_y - eye_h / 2, ex + eye_w, eye_y + eye_h / 2], (245, 245, 245), eye_label)
+        canvas.draw(
+            "ellipse", [ex - eye_w, eye_y - eye_h / 2, ex + eye_w, eye_y + eye_h / 2], (245, 245, 245), eye_label
+        )
         pupil = [ex - 0.35 * eye_w, eye_y - eye_h / 2.2, ex + 0.35 * eye_w, eye_y + eye_h / 2.2]
-        canvas.ellipse(pupil, (50, 35, 25), None)
+        canvas.draw("ellipse", pupil, (50, 35, 25), None)
         by = eye_y - (0.17 + brow_raise) * h
         inner, outer = (ex - side * 0.9 * eye_w, by + brow_tilt * h), (ex + side * 1.1 * eye_w, by - 0.02 * h)
-        canvas.line([inner, outer], brow_colour, brow_width, brow_label)
+        canvas.draw("line", [inner, outer], brow_colour, brow_label, width=brow_width)
     if labels["Eyeglasses"]:
         frame = (20, 20, 20)
         for side in (1, -1):
             ex = cx + side * eye_dx
             box = [ex - 1.4 * eye_w, eye_y - 0.16 * h, ex + 1.4 * eye_w, eye_y + 0.14 * h]
-            canvas.draw_photo.ellipse(canvas._xy(box), outline=frame, width=canvas.scale)
-            canvas.draw_labels.ellipse(canvas._xy(box), outline=LABEL_INDEX["eye_g"], width=canvas.scale)
-        canvas.line([(cx - eye_dx + 1.4 * eye_w, eye_y), (cx + eye_dx - 1.4 * eye_w, eye_y)], frame, 0.6, "eye_g")
+            canvas.draw("ellipse", box, frame, "eye_g", width=1, outline=True)
+        canvas.draw(
+            "line", [(cx - eye_dx + 1.4 * eye_w, eye_y), (cx + eye_dx - 1.4 * eye_w, eye_y)], frame, "eye_g", width=0.6
+        )
     return eye_y
 
 
@@ -258,7 +264,7 @@ def _draw_nose_and_mouth(canvas: _Canvas, head: _Head, eye_y: float) -> tuple[fl
     expression = labels["expression"]
     nose_w = (0.2 if labels["Big_Nose"] else 0.13) * w
     nose = [(cx, eye_y + 0.02 * h), (cx - nose_w, cy + 0.28 * h), (cx + nose_w, cy + 0.28 * h)]
-    canvas.polygon(nose, _shade(head.tone, 0.88), "nose")
+    canvas.draw("polygon", nose, _shade(head.tone, 0.88), "nose")
     mouth_y, mouth_w = cy + 0.52 * h, (0.3 if head.child else 0.36) * w
     lip_colour = (185, 25, 45) if labels["Wearing_Lipstick"] else _shade(head.tone, 0.78)
     curve = {"Happiness": 0.1, "Sadness": -0.08, "Anger": -0.02, "Disgust": 0.03}.get(expression, 0.0)
@@ -271,11 +277,11 @@ def _draw_nose_and_mouth(canvas: _Canvas, head: _Head, eye_y: float) -> tuple[fl
     if expression == "Disgust":
         right = (right[0], right[1] - 0.05 * h)
     upper_top, lower_bottom = mouth_y - 0.06 * h, mouth_y + (0.07 + opening) * h
-    canvas.polygon([left, (cx, upper_top), right, (cx, mouth_y)], lip_colour, "u_lip")
+    canvas.draw("polygon", [left, (cx, upper_top), right, (cx, mouth_y)], lip_colour, "u_lip")
     lower_lip = [left, (cx, mouth_y + opening * h), right, (cx, lower_bottom)]
-    canvas.polygon(lower_lip, _shade(lip_colour, 0.92), "l_lip")
+    canvas.draw("polygon", lower_lip, _shade(lip_colour, 0.92), "l_lip")
     if opening > 0:
-        canvas.polygon([left, (cx, mouth_y), right, (cx, mouth_y + opening * h)], (60, 15, 20), "mouth")
+        canvas.draw("polygon", [left, (cx, mouth_y), right, (cx, mouth_y + opening * h)], (60, 15, 20), "mouth")
     return mouth_w, upper_top, lower_bottom
 
 
@@ -291,20 +297,22 @@ def _draw_beard_makeup_hat(canvas: _Canvas, head: _Head, rng: random.Random, mou
             (cx + mouth_w * 1.05, upper_top - 0.01 * h),
             (cx, upper_top + 0.02 * h),
         ]
-        canvas.polygon(mustache, beard_colour, "skin")
+        canvas.draw("polygon", mustache, beard_colour, "skin")
     if labels["Goatee"]:
-        canvas.ellipse([cx - 0.22 * w, lower_bottom + 0.02 * h, cx + 0.22 * w, cy + 0.97 * h], beard_colour, "skin")
+        canvas.draw(
+            "ellipse", [cx - 0.22 * w, lower_bottom + 0.02 * h, cx + 0.22 * w, cy + 0.97 * h], beard_colour, "skin"
+        )
     elif not labels["No_Beard"]:
         beard = ((-0.95, 0.1), (-0.5, 0.85), (0, 1), (0.5, 0.85), (0.95, 0.1), (0.6, 0.72), (-0.6, 0.72))
-        canvas.polygon(head.poly(*beard), beard_colour, "skin")
+        canvas.draw("polygon", head.poly(*beard), beard_colour, "skin")
     if labels["Heavy_Makeup"]:
         for side in (1, -1):
             ex = cx + side * 0.55 * w
-            canvas.ellipse([ex - 0.15 * w, cy + 0.15 * h, ex + 0.15 * w, cy + 0.3 * h], (225, 120, 130), None)
+            canvas.draw("ellipse", [ex - 0.15 * w, cy + 0.15 * h, ex + 0.15 * w, cy + 0.3 * h], (225, 120, 130), None)
     if labels["Wearing_Hat"]:
         hat = tuple(rng.randint(10, 240) for _ in range(3))
         brim_and_crown = ((-1.25, -0.68), (1.25, -0.68), (0.9, -0.82), (0.75, -1.35), (-0.75, -1.35), (-0.9, -0.82))
-        canvas.polygon(head.poly(*brim_and_crown), hat, "hat")
+        canvas.draw("polygon", head.poly(*brim_and_crown), hat, "hat")
 
 
 def _add_nuisances(photo: Image.Image, label_map: Image.Image, rng: random.Random, background: tuple, size: int):

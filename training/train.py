@@ -20,6 +20,15 @@ from faceinsight.training.trainer import PARSING_MAP_SOURCES
 STAGES = ("stage1", "stage2")
 FULLY_TRAINED_WITH_LORA = ["multi_modal_projector", "parsing_projector", "correlation_module", "knowledge_tokens"]
 LM_ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
+# the knowledge step's flags, by the names `faceinsight.modeling.knowledge_faceinsight.write_knowledge` takes
+KNOWLEDGE_FLAGS = {
+    "derive": "derive_knowledge",
+    "correlation_graph": "use_correlation_graph",
+    "logic_rules": "use_logic_rules",
+    "tau": "correlation_tau",
+    "omega": "correlation_omega",
+    "min_support": "min_rule_support",
+}
 
 
 def _flag(default, help_text, **extra):
@@ -175,35 +184,18 @@ def load_model_and_processor(model_args, knowledge_tokens: bool | None = None):
 
 
 def write_knowledge(model, train_targets: list, script_args) -> dict | None:
-    """C_hat and rules from the training labels into the config (or the ablations' identity / no rules), and this
-    run's training faces per label node added to `config.labelled_faces` (nodes at 0 were never trained)."""
-    from faceinsight.modeling.knowledge_faceinsight import derive_knowledge, knowledge_summary
+    """Deprecated: `faceinsight.modeling.knowledge_faceinsight.write_knowledge`, which takes the flags by name."""
+    import warnings
 
-    config = model.config
-    known = (torch.tensor(train_targets) != -100).sum(0).tolist() if train_targets else []
-    config.labelled_faces = [int(a) + int(b) for a, b in zip(config.labelled_faces or [0] * len(known), known)]
-    knowledge = None
-    if script_args.derive_knowledge:
-        knowledge = derive_knowledge(
-            train_targets,
-            config,
-            tau=script_args.correlation_tau,
-            omega=script_args.correlation_omega,
-            min_support=script_args.min_rule_support,
-        )
-        if not script_args.use_correlation_graph:
-            knowledge["correlation_matrix"] = torch.eye(len(config.label_names)).tolist()
-        if not script_args.use_logic_rules:
-            knowledge["logic_rules"] = []
-        config.correlation_matrix = knowledge["correlation_matrix"]
-        config.correlation_tau, config.correlation_omega = knowledge["tau"], knowledge["omega"]
-        config.logic_rules = knowledge["logic_rules"]
-        print(knowledge_summary(knowledge))
-    if not script_args.use_logic_rules:  # the no-LCM ablation: neither the loss nor mined rules in the decisions
-        config.logic_rules, config.logic_loss_weight = [], 0.0
-    config.validate()
-    model.refresh_config_buffers()
-    return knowledge
+    from faceinsight.modeling.knowledge_faceinsight import write_knowledge as write
+
+    warnings.warn(
+        "faceinsight.training.train.write_knowledge is deprecated; use "
+        "faceinsight.modeling.knowledge_faceinsight.write_knowledge",
+        FutureWarning,
+        stacklevel=2,
+    )
+    return write(model, train_targets, **{name: getattr(script_args, flag) for name, flag in KNOWLEDGE_FLAGS.items()})
 
 
 def lora_target_regex(targets) -> str:
@@ -285,6 +277,7 @@ def run_training(script_args, training_args, model_args) -> TrainingRun | None:
     write the folder."""
     from transformers import set_seed
 
+    from faceinsight.modeling.knowledge_faceinsight import knowledge_summary, write_knowledge
     from faceinsight.training.instructions import encode_labels
 
     set_seed(training_args.seed)  # LoRA's initialisation comes before the Trainer seeds anything
@@ -294,7 +287,12 @@ def run_training(script_args, training_args, model_args) -> TrainingRun | None:
         script_args, processor.image_processor.size, training_args.seed
     )
     train_targets = [encode_labels(json.loads(labels), model.config) for labels in train_records["labels"]]
-    knowledge = write_knowledge(model, train_targets, script_args)
+    # C_hat and rules from the training labels into the config (or the ablations' identity graph / no rules)
+    knowledge = write_knowledge(
+        model, train_targets, **{name: getattr(script_args, flag) for name, flag in KNOWLEDGE_FLAGS.items()}
+    )
+    if knowledge is not None:
+        print(knowledge_summary(knowledge))
     model, extra = choose_what_trains(model, script_args, model_args)
     trainer = build_trainer(model, processor, train_records, script_args, training_args)
     trainer.train(resume_from_checkpoint=resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir))

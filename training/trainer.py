@@ -8,7 +8,7 @@ train only on the assistant's answers (every assistant turn; prompts, image/pars
 
 TRL >= 1.15 computes its own LM loss through a fused head and ignores the loss a model returns, which would silently
 drop the BCE and logic terms. Here `compute_loss` is transformers' `Trainer.compute_loss`: the model's own total,
-whose weights live in the model (`FaceInsightForConditionalGeneration._total_loss`) and nowhere else.
+whose weights live in the model (`FaceInsightForConditionalGeneration._losses`) and nowhere else.
 
 What this trainer adds is one count. Gradient accumulation and data-parallel processes must train exactly what one
 process with the same global batch would, so every loss term is a sum divided by a count of the whole global batch:
@@ -71,7 +71,7 @@ class FaceInsightCollator:
         batch = processor(images=images or None, text=full_texts, parsing_maps=used_maps, **kwargs)
         # token positions of the answers need only the tokenizer: the images were processed once, above
         bounds = [text for pairs in answer_bounds for pair in pairs for text in pair]
-        expanded = processor.expand_placeholders(bounds)
+        expanded = [text.replace(processor.image_token, processor.replace_image_token()) for text in bounds]
         lengths = iter(len(ids) for ids in processor.tokenizer(expanded, return_token_type_ids=False)["input_ids"])
         labels = torch.full_like(batch["input_ids"], -100)
         for row, pairs in enumerate(answer_bounds):
