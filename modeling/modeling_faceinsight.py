@@ -106,9 +106,8 @@ class FaceInsightImageOutput(BaseModelOutputWithPooling):
         return self.face_label_logits
 
 
-@dataclass
-class FaceInsightModelOutputWithPast(MultimodalBaseModelOutputWithPast):
-    """LLaVA's output; `image_outputs` is a `FaceInsightImageOutput` (None when no image was encoded)."""
+class _ImageOutputFields:
+    """What an output reads from its `image_outputs` (a `FaceInsightImageOutput`, None when no image was encoded)."""
 
     @property
     def face_label_logits(self):
@@ -125,26 +124,18 @@ class FaceInsightModelOutputWithPast(MultimodalBaseModelOutputWithPast):
 
 
 @dataclass
-class FaceInsightCausalLMOutputWithPast(MultimodalCausalLMOutputWithPast):
+class FaceInsightModelOutputWithPast(_ImageOutputFields, MultimodalBaseModelOutputWithPast):
+    """LLaVA's output; `image_outputs` is a `FaceInsightImageOutput` (None when no image was encoded)."""
+
+
+@dataclass
+class FaceInsightCausalLMOutputWithPast(_ImageOutputFields, MultimodalCausalLMOutputWithPast):
     """`loss` is the weighted total; `lm_loss`, `bce_loss` and `logic_loss` are its unweighted parts
     (`loss = lm_loss_weight * lm_loss + bce_loss_weight * bce_loss + logic_loss_weight * logic_loss`)."""
 
     lm_loss: torch.FloatTensor | None = None
     bce_loss: torch.FloatTensor | None = None
     logic_loss: torch.FloatTensor | None = None
-
-    @property
-    def face_label_logits(self):
-        return None if self.image_outputs is None else self.image_outputs.face_label_logits
-
-    @property
-    def attribute_logits(self):
-        _renamed("attribute_logits", "face_label_logits")
-        return self.face_label_logits
-
-    @property
-    def parsing_maps(self):
-        return None if self.image_outputs is None else self.image_outputs.parsing_maps
 
 
 @dataclass

@@ -184,6 +184,17 @@ def _lines(path: Path):
                 yield number, line.split()
 
 
+def _celeba_attribute_lines(attr_file: Path):
+    """(line number, fields) of the image rows of a CelebA-layout attribute file (an image count, then the 40
+    attribute names in CelebA's order, then one row per image); a wrong header is named with its line."""
+    lines = _lines(attr_file)
+    next(lines, None)  # the image count
+    header_number, header = next(lines, (2, []))
+    if list(header) != list(CELEBA_ATTRIBUTES):
+        raise DatasetFormatError(f"{attr_file}:{header_number}: expected CelebA's 40 attribute names in order")
+    yield from lines
+
+
 def _csv_rows(path: Path, required: set[str]):
     """(line number, row dict) of a label CSV whose header must hold `required`."""
     if not path.is_file():
@@ -206,12 +217,7 @@ def _celeba_style(
                 raise DatasetFormatError(f"{partition_file}:{number}: expected 'IMAGE 0|1|2', got {' '.join(fields)!r}")
             partitions[fields[0]] = SPLITS[int(fields[1])]
     collector = _Collector(name, on_error, verify_images)
-    lines = _lines(attr_file)
-    next(lines, None)  # the image count
-    header_number, header = next(lines, (2, []))
-    if list(header) != list(CELEBA_ATTRIBUTES):
-        raise DatasetFormatError(f"{attr_file}:{header_number}: expected CelebA's 40 attribute names in order")
-    for number, fields in lines:
+    for number, fields in _celeba_attribute_lines(attr_file):
 
         def build(fields=fields, where=f"{attr_file}:{number}"):
             if len(fields) != 41:
@@ -366,12 +372,7 @@ def read_celebamask_hq(root: str, on_error: str = "raise", verify_images: bool =
     attr_file = root / "CelebAMask-HQ-attribute-anno.txt"
     collector = _Collector("celebamask_hq", on_error, verify_images)
     if attr_file.is_file():
-        lines = _lines(attr_file)
-        next(lines, None)  # the image count
-        header_number, header = next(lines, (2, []))
-        if list(header) != list(CELEBA_ATTRIBUTES):
-            raise DatasetFormatError(f"{attr_file}:{header_number}: expected CelebA's 40 attribute names in order")
-        for number, fields in lines:
+        for number, fields in _celeba_attribute_lines(attr_file):
             where = f"{attr_file}:{number}"
             if len(fields) != 41 or any(v not in ("1", "-1") for v in fields[1:]):
                 collector._problem(
