@@ -34,14 +34,19 @@ def label_cooccurrence(labels: torch.Tensor, mask: torch.Tensor | None = None) -
 
 
 def build_correlation_matrix(
-    cooccurrence: torch.Tensor, counts: torch.Tensor, tau: float = 0.4, omega: float = 0.2
+    labels: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
+    tau: float = 0.4,
+    omega: float = 0.2,
+    counts: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """C_hat from the training labels' co-occurrence counts (`label_cooccurrence`), following ML-GCN.
+    """C_hat from training labels (or their `label_cooccurrence` `counts`, when already taken), following ML-GCN.
 
     p_ij = m_ij / n_i (asymmetric conditional probability of j given i); edges where p_ij >= tau; each row's
     neighbours share weight `omega` and the node keeps 1 - omega for itself (against over-smoothing). A label that
     never occurs keeps only its self loop.
     """
+    cooccurrence, counts = counts if counts is not None else label_cooccurrence(labels, mask)
     conditional = cooccurrence / counts.clamp(min=1).unsqueeze(1)
     edges = (conditional >= tau).float()
     edges.fill_diagonal_(0)
@@ -52,11 +57,16 @@ def build_correlation_matrix(
 
 
 def mine_logic_rules(
-    cooccurrence: torch.Tensor, counts: torch.Tensor, names: list[str], min_support: int = 20
+    labels: torch.Tensor | None,
+    names: list[str],
+    mask: torch.Tensor | None = None,
+    min_support: int = 20,
+    counts: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> list[dict]:
-    """Deterministic relations seen in the labels' co-occurrence counts (`label_cooccurrence`): p_ij == 0
-    (exclusion) or p_ij == 1 (implication i -> j), each backed by at least `min_support` samples where label i is
-    positive."""
+    """Deterministic relations seen in the labels (or their `label_cooccurrence` `counts`, when already taken):
+    p_ij == 0 (exclusion) or p_ij == 1 (implication i -> j), each backed by at least `min_support` samples where
+    label i is positive."""
+    cooccurrence, counts = counts if counts is not None else label_cooccurrence(labels, mask)
     rules = []
     for i in range(len(names)):
         if counts[i] < min_support:
@@ -85,8 +95,8 @@ def derive_knowledge(face_labels, config, tau: float = 0.4, omega: float = 0.2, 
         facet = facet_of.get(index[rule["a"]])
         return facet is not None and facet == facet_of.get(index[rule["b"]])
 
-    cooccurrence, counts = label_cooccurrence(labels, mask)
-    rules = mine_logic_rules(cooccurrence, counts, names, min_support=min_support)
+    cooccurrence, counts = label_cooccurrence(labels, mask)  # once, for the rules and C_hat alike
+    rules = mine_logic_rules(None, names, min_support=min_support, counts=(cooccurrence, counts))
     conditional = cooccurrence / counts.clamp(min=1).unsqueeze(1)
     pairs = sorted(
         (
@@ -98,7 +108,7 @@ def derive_knowledge(face_labels, config, tau: float = 0.4, omega: float = 0.2, 
         reverse=True,
     )
     return {
-        "correlation_matrix": build_correlation_matrix(cooccurrence, counts, tau=tau, omega=omega).tolist(),
+        "correlation_matrix": build_correlation_matrix(tau=tau, omega=omega, counts=(cooccurrence, counts)).tolist(),
         "logic_rules": [rule for rule in rules if not (rule["type"] == "exclusion" and same_facet(rule))],
         "tau": tau,
         "omega": omega,

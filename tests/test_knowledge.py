@@ -29,7 +29,7 @@ FACETS = {"gender": ["Male", "Female"], "expression": ["Happiness", "Sadness", "
 def test_correlation_matrix_follows_ml_gcn_definition():
     # label 0 occurs 4 times, label 1 co-occurs with it 3 times, label 2 once with 0 (and alone twice)
     labels = torch.tensor([[1, 1, 0], [1, 1, 0], [1, 1, 1], [1, 0, 0], [0, 0, 1], [0, 0, 1]])
-    c_hat = build_correlation_matrix(*label_cooccurrence(labels), tau=0.5, omega=0.2)
+    c_hat = build_correlation_matrix(labels, tau=0.5, omega=0.2)
     # p(1|0) = 3/4 >= tau -> edge 0->1; p(2|0) = 1/4 < tau; p(0|1) = 1 -> edge 1->0; p(0|2) = p(1|2) = 1/3 < tau
     assert torch.allclose(c_hat[0], torch.tensor([0.8, 0.2, 0.0]))
     assert torch.allclose(c_hat[1], torch.tensor([0.2, 0.8, 0.0]))
@@ -39,9 +39,12 @@ def test_correlation_matrix_follows_ml_gcn_definition():
 def test_correlation_matrix_ignores_masked_samples():
     labels = torch.tensor([[1, 1], [1, 1], [1, 0]])
     mask = torch.tensor([[1, 1], [1, 1], [1, 0]])  # the third sample does not carry label 1
-    c_hat = build_correlation_matrix(*label_cooccurrence(labels, mask), tau=0.9, omega=0.3)
+    c_hat = build_correlation_matrix(labels, mask, tau=0.9, omega=0.3)
     assert torch.isclose(c_hat[1, 0], torch.tensor(0.3))  # p(0|1) = 2/2
     assert torch.isclose(c_hat[0, 1], torch.tensor(0.0))  # p(1|0) = 2/3 < 0.9
+    # counted once and handed over (as derive_knowledge does): the same C_hat
+    counts = label_cooccurrence(labels, mask)
+    assert torch.equal(build_correlation_matrix(tau=0.9, omega=0.3, counts=counts), c_hat)
 
 
 def test_mined_rules():
@@ -51,10 +54,12 @@ def test_mined_rules():
     goatee = torch.rand(400, generator=g) < 0.2
     male = goatee | (torch.rand(400, generator=g) < 0.4)  # goatee implies male
     labels = torch.stack([bald, bangs, goatee, male], 1).long()
-    rules = mine_logic_rules(*label_cooccurrence(labels), ["Bald", "Bangs", "Goatee", "Male"], min_support=20)
+    rules = mine_logic_rules(labels, ["Bald", "Bangs", "Goatee", "Male"], min_support=20)
     assert {"type": "exclusion", "a": "Bald", "b": "Bangs"} in rules
     assert {"type": "implication", "a": "Goatee", "b": "Male"} in rules
     assert {"type": "implication", "a": "Male", "b": "Goatee"} not in rules
+    names = ["Bald", "Bangs", "Goatee", "Male"]
+    assert mine_logic_rules(None, names, min_support=20, counts=label_cooccurrence(labels)) == rules
 
 
 def test_adjacency_is_symmetrically_normalised_c_hat():
