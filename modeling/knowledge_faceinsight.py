@@ -326,8 +326,8 @@ class FaceInsightKnowledgeTokens(nn.Module):
         node_inputs = node_inputs.to(dtype)
         identity = node_inputs - node_inputs.mean(0, keepdim=True)  # (N, d): what tells the labels apart
         # at the scale of a node input (the shared prompt words made up most of it)
-        rms = node_inputs.pow(2).mean(-1, keepdim=True).sqrt(), identity.pow(2).mean(-1, keepdim=True).sqrt()
-        identity = identity * (rms[0] / rms[1].clamp(min=1e-12))
+        node_rms = node_inputs.pow(2).mean(-1, keepdim=True).sqrt()
+        identity = identity * (node_rms / identity.pow(2).mean(-1, keepdim=True).sqrt().clamp(min=1e-12))
         per_node = identity_weight.unsqueeze(-1) * identity + evidence_weight.unsqueeze(-1) * self.evidence
         return torch.einsum("gn,bnd->bgd", groups, per_node)
 
