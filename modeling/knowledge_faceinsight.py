@@ -13,6 +13,7 @@ This file is uploaded to the Hub as remote code: it imports only `torch`.
 """
 
 import math
+import warnings
 
 import torch
 from torch import nn
@@ -172,6 +173,17 @@ def knowledge_summary(knowledge: dict) -> str:
     for dependency in knowledge["top_dependencies"][:10]:
         lines.append(f"  p({dependency['then']} | {dependency['given']}) = {dependency['p']}")
     return "\n".join(lines)
+
+
+def normalize_adjacency(adjacency: torch.Tensor) -> torch.Tensor:
+    """Deprecated: the CCM's `adjacency` buffer is C_hat normalised so (D^-1/2 A D^-1/2, ML-GCN's `gen_adj`)."""
+    warnings.warn(
+        "`normalize_adjacency` is deprecated and will be removed in faceinsight 0.3; read the CCM's `adjacency`",
+        FutureWarning,
+        stacklevel=2,
+    )
+    degree = adjacency.sum(1).clamp(min=1e-12).pow(-0.5)
+    return degree.unsqueeze(1) * adjacency * degree.unsqueeze(0)
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -728,6 +728,12 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
         _renamed("predict_attributes", "predict_face_labels")
         return self.predict_face_labels(*args, **kwargs)
 
+    def face_shares(self, parsing_maps: torch.LongTensor) -> torch.FloatTensor:
+        """Deprecated: read `predict_face_labels(...).face_shares` (per map, the share of face-part pixels)."""
+        _renamed("FaceInsightForConditionalGeneration.face_shares", "predict_face_labels(...).face_shares")
+        parts = [int(i) for i, name in self.config.parser_config.id2label.items() if name in FACE_PARTS]
+        return torch.isin(parsing_maps, torch.tensor(parts, device=parsing_maps.device)).flatten(1).float().mean(1)
+
     def _expand_multimodal_outputs(self, input_ids, mm_encoder_output, expand_size=1, inputs_embeds=None):
         """generate() repeats each sample `expand_size` times (beams, several returned sequences), and each sample's
         images go with it: [A, B] -> [A, B, A, B] for a sample holding A and B. Every per-image field is repeated,

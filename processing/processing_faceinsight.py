@@ -5,6 +5,8 @@ Uploaded to the Hub as remote code: imports only `torch`, `transformers` and sam
 the modeling code; token strings, sequence lengths and the facet schema come from its own saved attributes.
 """
 
+import warnings
+
 import torch
 from transformers.processing_utils import ProcessorMixin
 
@@ -98,6 +100,16 @@ class FaceInsightProcessor(ProcessorMixin):
     def _check_special_mm_tokens(self, text, text_inputs, modalities):
         """The truncation check of ProcessorMixin, for the parsing placeholder too."""
         super()._check_special_mm_tokens(text, text_inputs, [*modalities, "parsing"])
+
+    def expand_placeholders(self, texts: list[str]) -> list[str]:
+        """Deprecated: each `<image>` replaced by `replace_image_token()`, as the tokenizer sees the texts."""
+        warnings.warn(
+            "`expand_placeholders` is deprecated and will be removed in faceinsight 0.3; replace the image token "
+            "with `replace_image_token()`",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return [text.replace(self.image_token, self.replace_image_token()) for text in texts]
 
     # -- FaceInsight's addition: reading structured predictions -------------------------------------------------------
     @property

@@ -272,3 +272,25 @@ def test_write_knowledge_fills_the_config_and_the_buffers_follow():
         again, _ = build_tiny(seed=0)
         assert deprecated(again, targets, FaceInsightScriptArguments(min_rule_support=5)) == knowledge
     assert any(issubclass(w.category, FutureWarning) and "write_knowledge" in str(w.message) for w in caught)
+
+
+def test_helpers_folded_into_their_callers_still_work_with_a_warning(tiny):
+    """normalize_adjacency, the model's face_shares and the processor's expand_placeholders were public: they keep
+    working for a release, with a FutureWarning, and give what their replacements give."""
+    import pytest
+
+    from faceinsight.modeling.knowledge_faceinsight import normalize_adjacency
+
+    model, processor = tiny
+    correlation = torch.tensor(model.config.correlation_matrix or torch.eye(model.config.num_label_nodes).tolist())
+    with pytest.warns(FutureWarning, match="normalize_adjacency"):
+        assert torch.allclose(normalize_adjacency(correlation), model.model.correlation_module.adjacency)
+    pixel_values = torch.rand(2, 3, model.config.vision_config.image_size, model.config.vision_config.image_size)
+    predictions = model.predict_face_labels(pixel_values)
+    with pytest.warns(FutureWarning, match="face_shares"):
+        assert torch.equal(model.face_shares(predictions.parsing_maps), predictions.face_shares)
+    text = f"Look: {processor.image_token} and {processor.image_token}"
+    with pytest.warns(FutureWarning, match="expand_placeholders"):
+        expanded = processor.expand_placeholders([text])[0]
+    assert expanded == text.replace(processor.image_token, processor.replace_image_token())
+    assert processor.image_token * processor.image_seq_length in expanded
