@@ -128,12 +128,11 @@ class _Canvas:
             [v * self.scale for v in xy] if shape == "ellipse" else [(x * self.scale, y * self.scale) for x, y in xy]
         )
         paint = "outline" if outline else "fill"
-        extra = {} if width is None else {"width": max(1, int(width * self.scale))}
-        getattr(self.draw_photo, shape)(
-            scaled, **{paint: colour}, **extra, **({"joint": "curve"} if shape == "line" else {})
-        )
+        size = {} if width is None else {"width": max(1, int(width * self.scale))}
+        joint = {"joint": "curve"} if shape == "line" else {}  # the photo's lines only, as drawn before
+        getattr(self.draw_photo, shape)(scaled, **{paint: colour, **size, **joint})
         if label is not None:
-            getattr(self.draw_labels, shape)(scaled, **{paint: LABEL_INDEX[label]}, **extra)
+            getattr(self.draw_labels, shape)(scaled, **{paint: LABEL_INDEX[label], **size})
 
     def finish(self, size):
         photo = self.photo.resize((size, size), Image.Resampling.LANCZOS)
