@@ -1,7 +1,7 @@
 """`faceinsight demo`: the whole pipeline on the embedded synthetic faces, offline, on a CPU.
 
-Builds a small FaceInsight, trains its face parser, trains the model and four ablations (no knowledge tokens, no
-parsing map, no CCM, no LCM) and transformers' own LLaVA of the same sizes and starting weights (the paper's
+Builds a small FaceInsight, trains its face parser, trains the model and five ablations (no grounded words, no
+knowledge tokens, no parsing map, no CCM, no LCM) and transformers' own LLaVA of the same sizes and starting weights (the paper's
 fine-tuned general MLLM) with one shared recipe, data and seed; scores every variant's structured predictions on
 held-out faces and every model's generated answers and descriptions (95% intervals), writes the Hub-ready folder
 with its model card, reloads it in a fresh process through `AutoModel.from_pretrained(..., trust_remote_code=True)`
@@ -23,7 +23,8 @@ import numpy as np
 # (trained) parser makes, the maps it will see in use; the no-parsing ablation gets blank maps instead.
 VARIANTS = {
     "full": ["--parsing_map_source", "parser"],
-    "no knowledge tokens": ["--parsing_map_source", "parser", "--knowledge_tokens", "false"],
+    "no grounded words": ["--parsing_map_source", "parser", "--ground_knowledge_words", "false"],
+    "no knowledge tokens": ["--parsing_map_source", "parser", "--knowledge_tokens", "false"],  # nor grounded words
     "no parsing map": ["--parsing_map_source", "blank"],
     "no CCM": ["--parsing_map_source", "parser", "--use_correlation_graph", "false"],
     "no LCM": ["--parsing_map_source", "parser", "--use_logic_rules", "false"],

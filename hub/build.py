@@ -16,7 +16,7 @@ from transformers import (
 from faceinsight.hub.tokenizer import IMAGE_TOKEN, PARSING_TOKEN, build_tiny_tokenizer
 from faceinsight.modeling.configuration_faceinsight import FaceInsightConfig
 from faceinsight.modeling.modeling_faceinsight import FaceInsightForConditionalGeneration
-from faceinsight.modeling.schema_faceinsight import PARSER_LABELS
+from faceinsight.modeling.schema_faceinsight import PARSER_LABELS, label_phrase
 from faceinsight.processing.image_processing_faceinsight import FaceInsightImageProcessor
 from faceinsight.processing.processing_faceinsight import FaceInsightProcessor
 
@@ -54,6 +54,47 @@ def vision_token_layout(vision_config) -> tuple[int, int, str]:
 
 def label_prompt_token_ids(tokenizer: PreTrainedTokenizerBase, prompts: list[str]) -> list[list[int]]:
     return [tokenizer(prompt, add_special_tokens=False)["input_ids"] for prompt in prompts]
+
+
+# where questions write a label's name ({} is the name, lower-case or capitalised): after a space, or quoted. The
+# token holding the character before the name is part of its spelling, so that "male" is not found inside "female"
+ATTRIBUTE_WORD_CONTEXTS = (" {}", " '{}'")
+
+
+def knowledge_word_token_ids(tokenizer: PreTrainedTokenizerBase, config: FaceInsightConfig) -> list[list[list[int]]]:
+    """Per knowledge token (binary attributes, then facets), the token ids of each spelling of its names (an
+    attribute's name; each value of a facet) in ATTRIBUTE_WORD_CONTEXTS: the tokens whose characters lie within the
+    name, from the one holding the character before it. A context where a token joins the name to what follows it
+    gives no spelling.
+    A slow tokenizer (no character offsets) gives the tokenization of the name after a space."""
+    names = [[name] for name in config.binary_attributes] + list(config.categorical_facets.values())
+    spellings_per_token = []
+    for token_names in names:
+        spellings = []
+        for name in token_names:
+            for word in dict.fromkeys((label_phrase(name), label_phrase(name).capitalize())):
+                for context in ATTRIBUTE_WORD_CONTEXTS if tokenizer.is_fast else (" {}",):
+                    ids = _word_ids_in_context(tokenizer, context, word)
+                    if ids and ids not in spellings:
+                        spellings.append(ids)
+        spellings_per_token.append(spellings)
+    return spellings_per_token
+
+
+def _word_ids_in_context(tokenizer, context: str, word: str) -> list[int] | None:
+    if not tokenizer.is_fast:
+        return tokenizer(context.format(word), add_special_tokens=False)["input_ids"]
+    start = context.index("{}") - 1  # the space or quote before the name
+    end = start + 1 + len(word)
+    encoded = tokenizer(context.format(word), add_special_tokens=False, return_offsets_mapping=True)
+    inside = [
+        (i, span)
+        for i, span in zip(encoded["input_ids"], encoded["offset_mapping"])
+        if span[0] < end and span[1] > start
+    ]
+    if inside and inside[-1][1][1] <= end:
+        return [i for i, _ in inside]
+    return None
 
 
 def make_processor(
@@ -94,10 +135,12 @@ def build_config(vision_config, text_config, parser_config, tokenizer, parsing_s
         parsing_feature_layer=feature_layer,
         parsing_feature_select_strategy=strategy,
         knowledge_tokens=True,
+        ground_knowledge_words=True,
     )
     kwargs.update(overrides)
     config = FaceInsightConfig(**kwargs)
     config.label_prompt_token_ids = label_prompt_token_ids(tokenizer, config.label_prompts)
+    config.knowledge_word_token_ids = knowledge_word_token_ids(tokenizer, config)
     config.validate()
     return config
 

@@ -107,7 +107,8 @@ def coverage_text(config) -> str:
 
 
 def optional_parts(config) -> str:
-    """The card's lines for the parts a config may leave out: the region read-out and the knowledge tokens."""
+    """The card's lines for the parts a config may leave out: the region read-out, the knowledge tokens and the
+    grounded words."""
     lines = []
     if config.region_readout:
         lines.append(
@@ -118,6 +119,11 @@ def optional_parts(config) -> str:
         lines.append(
             f"\n- Knowledge tokens: the head's probabilities written into {config.knowledge_seq_length} tokens (one "
             "per binary attribute and facet) that the language model reads after the parsing tokens."
+        )
+    if config.knowledge_tokens and config.ground_knowledge_words and config.knowledge_word_token_ids:
+        lines.append(
+            "\n- Grounded words: where a prompt names an attribute or a facet's values, the prompt from that name up "
+            "to the answer also carries the matching knowledge token."
         )
     return "".join(lines)
 

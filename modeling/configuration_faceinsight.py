@@ -84,6 +84,12 @@ class FaceInsightConfig(LabelSpace, PreTrainedConfig):
             probabilities (`FaceInsightKnowledgeTokens`). They take parsing placeholders, so no vocabulary row is
             added. False (the default, so folders saved before it existed read as written) gives the LM the image and
             parsing tokens only; the builders turn it on.
+        ground_knowledge_words / knowledge_word_token_ids: with knowledge tokens, the prompt's words that name a
+            knowledge token's label (per knowledge token, each spelling's token ids: a binary attribute's name, a
+            facet's values; written by the builder, which owns the tokenizer), and the prompt after them up to the
+            model's answer, carry that token, so the answer to "Does this person have the attribute 'eyeglasses'?"
+            starts from what the head perceives about eyeglasses. Off (the default) or without ids, no word is
+            grounded; the builders turn it on.
         logic_rules: the paper's LCM's deterministic relations, each `{"type": "exclusion"|"implication", "a": node,
             "b": node}`. One value per facet is implied by the schema, and DEFINITIONAL_RULES always hold.
         labelled_faces: per label node, the training faces that carried its label, summed over the runs that trained
@@ -138,6 +144,8 @@ class FaceInsightConfig(LabelSpace, PreTrainedConfig):
     gcn_negative_slope: float = 0.2
     region_readout: bool = True
     knowledge_tokens: bool = False
+    ground_knowledge_words: bool = False
+    knowledge_word_token_ids: list[list[list[int]]] | None = None
     logic_rules: list[dict] | None = None
     labelled_faces: list[int] | None = None
 
@@ -237,6 +245,23 @@ class FaceInsightConfig(LabelSpace, PreTrainedConfig):
                 raise ValueError(
                     f"label_prompt_token_ids for {label!r} is empty or has ids outside the vocabulary "
                     f"(vocab_size={vocab_size}): {ids}"
+                )
+
+    def validate_knowledge_word_token_ids(self):
+        if self.knowledge_word_token_ids is None:
+            return
+        names = self.binary_attributes + list(self.categorical_facets)  # the knowledge tokens' order
+        if len(self.knowledge_word_token_ids) != len(names):
+            raise ValueError(
+                f"knowledge_word_token_ids has {len(self.knowledge_word_token_ids)} entries but the schema has "
+                f"{len(names)} knowledge tokens (binary attributes, then facets)"
+            )
+        vocab_size = self.text_config.vocab_size
+        for name, spellings in zip(names, self.knowledge_word_token_ids):
+            if any(not ids or any(not 0 <= int(i) < vocab_size for i in ids) for ids in spellings):
+                raise ValueError(
+                    f"knowledge_word_token_ids for {name!r} has an empty spelling or ids outside the vocabulary "
+                    f"(vocab_size={vocab_size}): {spellings}"
                 )
 
     def validate_correlation_matrix(self):

@@ -303,6 +303,12 @@ class FaceInsightKnowledgeTokens(nn.Module):
     identity). `evidence` (one learned vector per label node, all starting as one shared "present" direction, so
     what the LM learns to read for one attribute holds for the others) is the only parameter. The probabilities are
     detached: the head learns from its own losses, and the LM learns to read it.
+
+    Grounded words (`config.ground_knowledge_words`): where the prompt names a knowledge token's label (a binary
+    attribute's name, or any value of a facet: the options a question lists), the name's last token and every prompt
+    token after it, up to the model's next answer or the next name, also carry that knowledge token. A question's
+    answer then starts from a position that holds what the head perceives about what was asked, instead of having
+    to find that token among the others.
     """
 
     def __init__(self, config):
@@ -325,7 +331,15 @@ class FaceInsightKnowledgeTokens(nn.Module):
             groups[num_binary + row, indices] = 1.0
         binary = torch.zeros(num_nodes)
         binary[:num_binary] = 1.0
-        return {"groups": groups, "binary": binary}
+        # each spelling of a token's names, its token ids from the last one back (-1 past its first token)
+        spellings = [(g, ids) for g, names in enumerate(config.knowledge_word_token_ids or []) for ids in names]
+        longest = max((len(ids) for _, ids in spellings), default=0)
+        word_ids = torch.full((len(spellings), longest), -1, dtype=torch.long)
+        word_token = torch.zeros(len(spellings), len(groups))
+        for row, (token, ids) in enumerate(spellings):
+            word_ids[row, : len(ids)] = torch.tensor(ids[::-1], dtype=torch.long)
+            word_token[row, token] = 1.0
+        return {"groups": groups, "binary": binary, "word_ids": word_ids, "word_token": word_token}
 
     def forward(self, face_label_logits: torch.Tensor, node_inputs: torch.Tensor) -> torch.Tensor:
         """(B, G, d) knowledge tokens from face-label logits (B, N) and the CCM's node inputs (N, d)."""
@@ -342,6 +356,35 @@ class FaceInsightKnowledgeTokens(nn.Module):
         identity = identity * (node_rms / identity.pow(2).mean(-1, keepdim=True).sqrt().clamp(min=1e-12))
         per_node = identity_weight.unsqueeze(-1) * identity + evidence_weight.unsqueeze(-1) * self.evidence
         return torch.einsum("gn,bnd->bgd", groups, per_node)
+
+    def ground_words(
+        self,
+        input_ids: torch.LongTensor,
+        image_index: torch.LongTensor,
+        knowledge: torch.Tensor,
+        answer_mask: torch.BoolTensor | None = None,
+    ) -> torch.Tensor:
+        """(B, T, d) to add to the prompt's embeddings. `image_index` (B, T): the image (row of `knowledge`, the
+        knowledge tokens (N, G, d)) a position follows, -1 before any; `answer_mask` (B, T): the model's own answers
+        (training: labels != -100), which generation writes without the image's outputs at hand, so they are never
+        grounded and they end what a question named."""
+        batch, length = input_ids.shape
+        answer = torch.zeros_like(input_ids, dtype=torch.bool) if answer_mask is None else answer_mask.bool()
+        ends = torch.ones(batch, length, self.word_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        for back in range(self.word_ids.shape[1]):  # a spelling ends at t if its tokens stand at t - back, ...
+            earlier = nn.functional.pad(input_ids, (back, 0), value=-1)[:, :length].unsqueeze(-1)
+            expected = self.word_ids[:, back]
+            ends &= (earlier == expected) | (expected < 0)
+        named = (ends.to(self.word_token.dtype) @ self.word_token).clamp(max=1) * (~answer).unsqueeze(-1)
+        # each prompt position reads what was named last before it, unless an answer came in between
+        position = torch.arange(length, device=input_ids.device).expand(batch, length)
+        event = torch.where((named.sum(-1) > 0) | answer, position, -1).cummax(1).values
+        held = (event >= 0) & ~answer.gather(1, event.clamp(min=0)) & (image_index >= 0)
+        named = named.gather(1, event.clamp(min=0).unsqueeze(-1).expand_as(named)) * held.unsqueeze(-1)
+        images, tokens, width = knowledge.shape
+        per_image = nn.functional.one_hot(image_index.clamp(min=0), images).to(named.dtype)  # (B, T, N)
+        weights = (per_image.unsqueeze(-1) * named.unsqueeze(-2)).reshape(batch, length, images * tokens)
+        return weights.to(knowledge.dtype) @ knowledge.reshape(images * tokens, width)
 
 
 # --------------------------------------------------------------------------------------------------------------------

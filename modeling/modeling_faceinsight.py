@@ -19,7 +19,10 @@ What differs from LLaVA, and why:
 * Two placeholder tokens (image, parsing); `get_placeholder_mask` returns a mask for each. Parsing placeholders may
   be absent from a prompt (the LM then reads image tokens only, as LLaVA's does); image placeholders must match.
   With knowledge tokens, each image's parsing placeholders hold its parsing tokens, then its knowledge tokens (the
-  head's probabilities, for the LM to read: the paper does not say how its LM sees the head).
+  head's probabilities, for the LM to read: the paper does not say how its LM sees the head). With grounded words,
+  the prompt's words naming a knowledge token's label, and the prompt after them up to the answer, also carry that
+  token (`ground_words`): the answer then starts where the head's view of what was asked already is. `forward` takes
+  `answer_mask` for this (the ForConditionalGeneration derives it from `labels`); LLaVA has no such input.
 * `_expand_multimodal_outputs` repeats the parsing tokens and logits with the image tokens (beams, several returned
   sequences); transformers' own expansion knows only `pooler_output`.
 * The loss adds the attribute head's BCE and logic terms to the LM loss, all weighted here and only here.
@@ -485,9 +488,11 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         )
         return image_mask.unsqueeze(-1), parsing_mask.unsqueeze(-1)
 
-    def merge_visual_tokens(self, input_ids, inputs_embeds, image_outputs: FaceInsightImageOutput):
+    def merge_visual_tokens(self, input_ids, inputs_embeds, image_outputs: FaceInsightImageOutput, answer_mask=None):
         """inputs_embeds with the image tokens, and each image's parsing then knowledge tokens, scattered into their
-        placeholders."""
+        placeholders; with grounded words (`config.ground_knowledge_words`), the prompt's words naming a knowledge
+        token's label, and what follows them up to an answer, carry that token of the image they follow.
+        `answer_mask` (B, T): the model's own answers, never grounded."""
         image_features = torch.cat(image_outputs.pooler_output).to(inputs_embeds.device, inputs_embeds.dtype)
         if image_outputs.parsing_pooler_output is None:
             raise ValueError(
@@ -499,10 +504,29 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
             per_image = [torch.cat(pair) for pair in zip(per_image, image_outputs.knowledge_pooler_output)]
         parsing_features = torch.cat(per_image).to(inputs_embeds.device, inputs_embeds.dtype)
         image_mask, parsing_mask = self.get_placeholder_mask(input_ids, inputs_embeds, image_features, parsing_features)
+        text_embeds = inputs_embeds
         inputs_embeds = inputs_embeds.masked_scatter(image_mask, image_features)
         if parsing_mask.any():
             inputs_embeds = inputs_embeds.masked_scatter(parsing_mask, parsing_features)
+        if self.config.ground_knowledge_words and image_outputs.knowledge_pooler_output is not None:
+            grounding = self.ground_words(input_ids, text_embeds, image_mask.squeeze(-1), image_outputs, answer_mask)
+            inputs_embeds = inputs_embeds + grounding
         return inputs_embeds
+
+    def ground_words(self, input_ids, text_embeds, image_mask, image_outputs, answer_mask=None) -> torch.Tensor:
+        """(B, T, d): what grounded words add to the text (`FaceInsightKnowledgeTokens.ground_words`), each position
+        reading the knowledge tokens of the image it follows. Without `input_ids` the words are found where their
+        tokens' embedding rows stand in `text_embeds`, as `placeholder_positions` finds placeholders."""
+        if input_ids is None:
+            input_ids = torch.full(text_embeds.shape[:2], -1, dtype=torch.long, device=text_embeds.device)
+            vocabulary = self.knowledge_tokens.word_ids.unique()
+            for token_id in vocabulary[vocabulary >= 0].tolist():
+                input_ids[self.placeholder_positions(None, text_embeds, token_id)] = token_id
+        starts = image_mask & ~nn.functional.pad(image_mask, (1, 0))[:, :-1]  # the first token of each image
+        image_index = starts.flatten().cumsum(0).view_as(image_mask) - 1  # the last image begun, row-major
+        image_index = torch.where(starts.cumsum(1) > 0, image_index, -1)  # none before a row's first image
+        knowledge = torch.stack(image_outputs.knowledge_pooler_output).to(text_embeds.device, text_embeds.dtype)
+        return self.knowledge_tokens.ground_words(input_ids, image_index, knowledge, answer_mask)
 
     @can_return_tuple
     @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
@@ -519,6 +543,7 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         vision_feature_select_strategy: str | None = None,
         mm_encoder_outputs: dict[str, FaceInsightImageOutput] | None = None,
         knowledge_labels: torch.Tensor | None = None,
+        answer_mask: torch.BoolTensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> tuple | FaceInsightModelOutputWithPast:
         if (input_ids is None) ^ (inputs_embeds is not None):
@@ -543,7 +568,7 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
             )
         image_outputs = mm_encoder_outputs.get("image")
         if image_outputs is not None:
-            inputs_embeds = self.merge_visual_tokens(input_ids, inputs_embeds, image_outputs)
+            inputs_embeds = self.merge_visual_tokens(input_ids, inputs_embeds, image_outputs, answer_mask)
 
         outputs = self.language_model(
             attention_mask=attention_mask,
@@ -590,7 +615,8 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
 
     def resize_token_embeddings(self, *args, **kwargs):
         """As transformers' resize; label prompts whose token ids a smaller vocabulary drops become learned node
-        inputs of the CCM, starting from what the prompts gave before the resize."""
+        inputs of the CCM, starting from what the prompts gave before the resize, and if it drops a grounded word's
+        tokens, no word is grounded."""
         head = self.model.correlation_module
         before = head.node_inputs(self.get_input_embeddings()).detach().clone()
         embeddings = super().resize_token_embeddings(*args, **kwargs)
@@ -598,6 +624,10 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
         if ids is not None and max(max(row) for row in ids) >= embeddings.num_embeddings:
             self.config.label_prompt_token_ids = None
             head.learn_node_inputs(before)
+        words = self.config.knowledge_word_token_ids  # spellings the smaller vocabulary cannot write are dropped
+        if words is not None and any(i >= embeddings.num_embeddings for names in words for ids in names for i in ids):
+            self.config.knowledge_word_token_ids = None
+            self.refresh_config_buffers()
         return embeddings
 
     # -- the loss: LM + the attribute head's BCE and logic terms, weighted here only ---------------------------------
@@ -682,6 +712,7 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
             vision_feature_select_strategy=vision_feature_select_strategy,
             mm_encoder_outputs=mm_encoder_outputs,
             knowledge_labels=face_labels if self.training else None,
+            answer_mask=self.answer_mask(labels, kwargs.get("shift_labels")),
             **kwargs,
         )
         hidden_states = slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep)
@@ -700,6 +731,16 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
             attentions=outputs.attentions,
             image_outputs=outputs.image_outputs,
         )
+
+    @staticmethod
+    def answer_mask(labels=None, shift_labels=None) -> torch.BoolTensor | None:
+        """(B, T) True at the tokens the model is trained to write (labels != -100; `shift_labels` give token t's
+        label at t - 1), None without labels (generation: the whole input is prompt)."""
+        if labels is not None:
+            return labels != -100
+        if shift_labels is not None:
+            return nn.functional.pad(shift_labels != -100, (1, 0))[:, :-1]
+        return None
 
     @torch.no_grad()
     def predict_face_labels(

@@ -218,12 +218,17 @@ def facet_node_indices(binary_attributes, categorical_facets: dict) -> dict[str,
     return indices
 
 
+def label_phrase(name: str) -> str:
+    """How questions and descriptions write a label: 'Wearing_Hat' -> 'wearing hat'."""
+    return name.replace("_", " ").lower()
+
+
 def default_label_prompt(node_name: str) -> str:
     """The text whose token embeddings are a label node's input to the CCM's GCN (T_p^0 in the paper)."""
     if ":" in node_name:
         facet, value = node_name.split(":", 1)
         return f"a face whose {facet} is {value.replace('_', ' ')}"
-    return f"a face with the attribute {node_name.replace('_', ' ').lower()}"
+    return f"a face with the attribute {label_phrase(node_name)}"
 
 
 def age_bin(age: int | float) -> str:

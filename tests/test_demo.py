@@ -22,6 +22,7 @@ def test_demo_reports_every_variant_with_intervals(demo, capsys):
     report = json.loads((demo / "demo_report.json").read_text())
     assert set(report["scores"]) == {
         "full",
+        "no grounded words",
         "no knowledge tokens",
         "no parsing map",
         "no CCM",
@@ -38,7 +39,15 @@ def test_demo_reports_every_variant_with_intervals(demo, capsys):
             assert 0 <= low <= high <= 1 and 0 <= value <= 1, (name, task)
     assert report["settings"]["seed"] == 0 and report["rules_from_held_out_ground_truth"] >= 0
     # every model, the LLaVA baseline included, answers the same closed questions and describes the same faces
-    models = {"full", "no knowledge tokens", "no parsing map", "no CCM", "no LCM", "LLaVA baseline"}
+    models = {
+        "full",
+        "no grounded words",
+        "no knowledge tokens",
+        "no parsing map",
+        "no CCM",
+        "no LCM",
+        "LLaVA baseline",
+    }
     faces = report["settings"]["answer_faces"]
     assert set(report["generated_scores"]) == set(report["description_scores"]) == models
     for name in models:

@@ -142,9 +142,10 @@ def test_placeholders_without_images_are_ordinary_text(tiny, make_inputs):
 
 
 def test_parsing_tokens_may_be_left_out_of_the_prompt(tiny, make_inputs):
-    """A prompt holding only image placeholders reads the image tokens alone (as a LLaVA prompt would)."""
+    """A prompt holding only image placeholders reads the image tokens alone (as a LLaVA prompt would; the prompt
+    names no label, so no word is grounded)."""
     model, _ = tiny
-    inputs = make_inputs()
+    inputs = make_inputs(("Describe this face.",))
     keep = inputs["input_ids"][0] != model.config.parsing_token_id
     ids, mask = inputs["input_ids"][:, keep], inputs["attention_mask"][:, keep]
     with torch.no_grad():

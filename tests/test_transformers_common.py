@@ -98,6 +98,9 @@ class FaceInsightModelTester:
         )
         # label prompts as token ids, as the builder writes them (the CCM reads them from the LM's embeddings)
         config.label_prompt_token_ids = [[5 + i, 40 + i] for i in range(config.num_label_nodes)]
+        # grounded words, one or two tokens each, so that the random prompts name some of them
+        config.ground_knowledge_words = True
+        config.knowledge_word_token_ids = [[[10 + i], [60 + i, 61 + i]] for i in range(config.knowledge_seq_length)]
         return config
 
     def prepare_config_and_inputs(self):

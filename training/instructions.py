@@ -9,6 +9,7 @@ import random
 import datasets
 
 from faceinsight.modeling.schema_faceinsight import categorical_node_name
+from faceinsight.modeling.schema_faceinsight import label_phrase as phrase
 
 FACET_QUESTIONS = {
     "age": [
@@ -50,10 +51,6 @@ EXPRESSION_WORDS = {
 STATES = {"Young", "Attractive", "Chubby", "Bald", "Blurry", "Smiling"}  # "is young", not "has young"
 NOT_STATED = {"Male", "No_Beard"}  # said by the gender, and by naming no beard
 NOTABLE_ABSENCES = ("Eyeglasses", "Wearing_Hat", "Smiling", "Bald", "Heavy_Makeup", "Goatee", "Mustache")  # said when 0
-
-
-def phrase(name: str) -> str:
-    return name.replace("_", " ").lower()
 
 
 def encode_labels(labels: dict, config) -> list[int]:

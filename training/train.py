@@ -89,10 +89,16 @@ class FaceInsightScriptArguments:
         "true/false: the LM reads (or not) the knowledge head's tokens after the parsing tokens (default: as the "
         "model's config; false is the no-knowledge-tokens ablation)",
     )
+    ground_knowledge_words: bool | None = _flag(
+        None,
+        "true/false: the prompt's words naming an attribute or a facet's value carry (or not) its knowledge token, up "
+        "to the answer (default: as the model's config; needs knowledge tokens)",
+    )
     knowledge_teacher_forcing: float = _flag(
-        1.0,
+        0.5,
         "the share of training faces whose knowledge tokens are made from their labels instead of the head's "
-        "probabilities, so the LM learns to read the tokens from a clean signal (0: always the head's)",
+        "probabilities, so the LM learns to read the tokens from a clean signal; the rest read the head, so the LM "
+        "also meets the uncertain tokens it gets in use (1: always the labels, 0: always the head's)",
     )
     save_adapter: bool = _flag(
         False,
@@ -162,24 +168,32 @@ def load_records(script_args, image_size: int, seed: int):
     return train, test, report
 
 
-def load_model_and_processor(model_args, knowledge_tokens: bool | None = None):
+def load_model_and_processor(
+    model_args, knowledge_tokens: bool | None = None, ground_knowledge_words: bool | None = None
+):
     """The model and processor to train; `knowledge_tokens` (not None) switches the knowledge tokens on or off in the
-    config, the model (a new module starts initialised) and the processor's placeholder count alike."""
+    config, the model (a new module starts initialised) and the processor's placeholder count alike;
+    `ground_knowledge_words` (not None) switches the grounded words, spelled with the processor's
+    tokenizer when the config has no spellings yet."""
     from transformers import AutoProcessor
 
     from faceinsight import FaceInsightForConditionalGeneration
+    from faceinsight.hub.build import knowledge_word_token_ids
 
     dtype = model_args.dtype if model_args.dtype not in (None, "auto") else None
-    overrides = {} if knowledge_tokens is None else {"knowledge_tokens": knowledge_tokens}
+    switches = {"knowledge_tokens": knowledge_tokens, "ground_knowledge_words": ground_knowledge_words}
     model = FaceInsightForConditionalGeneration.from_pretrained(
         model_args.model_name_or_path,
         use_safetensors=True,
         dtype=getattr(torch, dtype) if dtype else None,
         attn_implementation=model_args.attn_implementation or "sdpa",
-        **overrides,
+        **{name: value for name, value in switches.items() if value is not None},
     )
     processor = AutoProcessor.from_pretrained(model_args.model_name_or_path)
     processor.knowledge_seq_length = model.config.knowledge_seq_length
+    if model.config.ground_knowledge_words and model.config.knowledge_word_token_ids is None:
+        model.config.knowledge_word_token_ids = knowledge_word_token_ids(processor.tokenizer, model.config)
+        model.refresh_config_buffers()
     return model, processor
 
 
@@ -281,7 +295,9 @@ def run_training(script_args, training_args, model_args) -> TrainingRun | None:
     from faceinsight.training.instructions import encode_labels
 
     set_seed(training_args.seed)  # LoRA's initialisation comes before the Trainer seeds anything
-    model, processor = load_model_and_processor(model_args, script_args.knowledge_tokens)
+    model, processor = load_model_and_processor(
+        model_args, script_args.knowledge_tokens, script_args.ground_knowledge_words
+    )
     model.model.knowledge_teacher_forcing = script_args.knowledge_teacher_forcing  # training only, not saved
     train_records, test_records, data_report = load_records(
         script_args, processor.image_processor.size, training_args.seed
