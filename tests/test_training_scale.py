@@ -71,8 +71,10 @@ def test_sigkill_then_resume_gives_the_same_weights(tiny_folder, tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not ACCELERATE.exists(), reason="needs the accelerate launcher beside the interpreter")
 def test_two_processes_and_accumulation_match_one_process(tiny_folder, tmp_path):
-    """SGD makes the comparison meaningful (Adam's first steps are sign-like and amplify float noise)."""
-    common = _args(tiny_folder, max_steps=8, optim="sgd", learning_rate=0.2)
+    """SGD makes the comparison meaningful (Adam's first steps are sign-like and amplify float noise). Every face's
+    knowledge tokens are teacher-forced: which faces are drawn is random per step, as dropout is, and the draws of one
+    process and of two differ."""
+    common = _args(tiny_folder, max_steps=8, optim="sgd", learning_rate=0.2, knowledge_teacher_forcing=1)
     one = tmp_path / "one"
     subprocess.run(
         [*TRAIN, *common, "--per_device_train_batch_size", "8", "--output_dir", str(one)],
