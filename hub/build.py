@@ -58,22 +58,21 @@ def label_prompt_token_ids(tokenizer: PreTrainedTokenizerBase, prompts: list[str
 
 # where questions write a label's name ({} is the name, lower-case or capitalised): after a space, or quoted. The
 # token holding the character before the name is part of its spelling, so that "male" is not found inside "female"
-ATTRIBUTE_WORD_CONTEXTS = (" {}", " '{}'")
+LABEL_WORD_CONTEXTS = (" {}", " '{}'")
 
 
 def knowledge_word_token_ids(tokenizer: PreTrainedTokenizerBase, config: FaceInsightConfig) -> list[list[list[int]]]:
     """Per knowledge token (binary attributes, then facets), the token ids of each spelling of its names (an
-    attribute's name; each value of a facet) in ATTRIBUTE_WORD_CONTEXTS: the tokens whose characters lie within the
+    attribute's name; each value of a facet) in LABEL_WORD_CONTEXTS: the tokens whose characters lie within the
     name, from the one holding the character before it. A context where a token joins the name to what follows it
-    gives no spelling.
-    A slow tokenizer (no character offsets) gives the tokenization of the name after a space."""
+    gives no spelling. A slow tokenizer (no character offsets) gives the tokenization of the name after a space."""
     names = [[name] for name in config.binary_attributes] + list(config.categorical_facets.values())
     spellings_per_token = []
     for token_names in names:
         spellings = []
         for name in token_names:
             for word in dict.fromkeys((label_phrase(name), label_phrase(name).capitalize())):
-                for context in ATTRIBUTE_WORD_CONTEXTS if tokenizer.is_fast else (" {}",):
+                for context in LABEL_WORD_CONTEXTS if tokenizer.is_fast else (" {}",):
                     ids = _word_ids_in_context(tokenizer, context, word)
                     if ids and ids not in spellings:
                         spellings.append(ids)
