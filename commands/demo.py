@@ -241,6 +241,11 @@ def demo_report(settings, parser_report, scores, rules, answers, reload, out, pi
             "unreadable": {name: answer["unreadable_answers"] for name, answer in answers.items()},
         },
         "generated_scores": {name: answer["scores"]["generated"] for name, answer in answers.items()},
+        "generated_vs_structured": {
+            name: answer["generated_vs_structured"]
+            for name, answer in answers.items()
+            if "generated_vs_structured" in answer
+        },
         "description_scores": {name: answer["description_scores"] for name, answer in answers.items()},
         "answer_diversity": {
             name: answer_diversity(out / "generated_answers" / slug(name) / "answers.jsonl") for name in answers
@@ -260,7 +265,8 @@ def slug(name: str) -> str:
 def ask_every_model(models: dict, held_out, faces: int, out: Path) -> dict:
     """Each model's generated answers to closed questions about `faces` held-out faces and its free-text
     descriptions of them (fact precision and recall), through its (model, processor) pair: the processor a user loads
-    from the model's folder; per model, the evaluation's report with that processor under "processor"."""
+    from the model's folder; a FaceInsight's answers are also compared with its structured decisions on the same
+    questions. Per model, the evaluation's report with that processor under "processor"."""
     from faceinsight.evaluation.run import evaluate
 
     records = held_out.select(range(faces))
@@ -268,7 +274,11 @@ def ask_every_model(models: dict, held_out, faces: int, out: Path) -> dict:
     for name, (model, processor) in models.items():
         print(f"--- {name}", flush=True)
         folder = out / "generated_answers" / slug(name)
-        reports[name] = evaluate(model, processor, records, None, folder, name, structured=False, descriptions=faces)
+        maps = "blank" if name == "no parsing map" else "parser"  # as the variant is scored in score_variants
+        # a FaceInsight's structured decisions on the same faces too: its answers compared question by question
+        reports[name] = evaluate(
+            model, processor, records, None, folder, name, descriptions=faces, parsing_map_source=maps
+        )
         reports[name]["processor"] = processor
     return reports
 
@@ -406,7 +416,7 @@ def answer_diversity(answers_file: Path) -> dict[str, int]:
 
 
 def print_report(report: dict) -> None:
-    from faceinsight.evaluation.report import task_table
+    from faceinsight.evaluation.report import paired_table, task_table
 
     settings = report["settings"]
     print("\n" + "=" * 100)
@@ -428,6 +438,11 @@ def print_report(report: dict) -> None:
         f"count wrong: {', '.join(f'{name} {count}' for name, count in generated['unreadable'].items())}):"
     )
     print(task_table(report["generated_scores"]))
+    print(
+        "\nthe same answers less each model's structured decisions on the same questions (difference, paired 95% "
+        "interval; 'alike': share of questions both answer the same):"
+    )
+    print(paired_table(report["generated_vs_structured"]))
     print_descriptions(report["description_scores"], generated["faces"])
     print_diversity(report["answer_diversity"]["full"], generated["faces"])
     print(

@@ -123,7 +123,7 @@ def run(args, output_dir: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from faceinsight.evaluation.report import task_table
+    from faceinsight.evaluation.report import paired_table, task_table
     from faceinsight.folders import output_dir as guarded
 
     args = parser().parse_args(argv)
@@ -144,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     if "questions" in report:
         print(f"{report['questions']} questions, {report['unreadable_answers']} answers unreadable (counted wrong)")
     print(task_table(report["scores"]))
+    if "generated_vs_structured" in report:
+        print("generated answers less structured decisions, same questions [paired 95% interval], share answered alike")
+        print(paired_table({report["model"]: report["generated_vs_structured"]}))
     if "description_scores" in report:
         print(f"descriptions of {report['described_faces']} faces: fact precision / recall [95% intervals]")
         for task, score in report["description_scores"].items():

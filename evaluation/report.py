@@ -32,6 +32,27 @@ def task_table(scores: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def paired_table(comparisons: dict[str, dict]) -> str:
+    """Generated answers less structured decisions on the same questions, per task: the difference with its paired
+    95% interval, and the share of questions answered alike; one row per model (name -> `paired_comparison`)."""
+    tasks = [t for t in TASK_ORDER if any(t in c for c in comparisons.values())]
+    rows = [["", *tasks]]
+    for name, comparison in comparisons.items():
+        cells = []
+        for task in tasks:
+            if task not in comparison:
+                cells.append("-")
+                continue
+            c = comparison[task]
+            low, high = c["difference_ci95"]
+            cells.append(f"{c['difference']:+.3f} [{low:+.3f}, {high:+.3f}] alike {c['agreement']:.2f}")
+        rows.append([name, *cells])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
 def _pyplot():
     import matplotlib
 

@@ -118,7 +118,13 @@ def evaluate(
     for a free-text description and score its facts (`description_scores`, see evaluation/descriptions.py)."""
     import numpy as np
 
-    from faceinsight.evaluation.structured import majority_predictions, score_predictions, structured_scores, targets_of
+    from faceinsight.evaluation.structured import (
+        majority_predictions,
+        paired_comparison,
+        score_predictions,
+        structured_scores,
+        targets_of,
+    )
     from faceinsight.modeling.knowledge_faceinsight import held_out_rules
 
     output_dir = Path(output_dir)
@@ -143,12 +149,16 @@ def evaluate(
         args = (attribute_questions, batch_size, max_new_tokens)
         answers = score_generated_answers(model, processor, records, targets, schema, rules, args, output_dir)
         report["scores"]["generated"] = answers.pop("score")
+        generated_answers, asked = answers.pop("predictions"), answers.pop("asked")
         report.update(answers)
     if descriptions:
         report.update(score_descriptions(model, processor, records, descriptions, schema, output_dir, batch_size))
     if structured:
-        report["scores"].update(structured_scores(model, processor, records, targets, rules, parsing_map_source))
+        scores, decisions = structured_scores(model, processor, records, targets, rules, parsing_map_source)
+        report["scores"].update(scores)
         report["structured_parsing_map_source"] = parsing_map_source
+        if generated:  # the same model's two readings of the same faces, question by question
+            report["generated_vs_structured"] = paired_comparison(generated_answers, decisions, targets, asked, schema)
     if train_records is not None:
         majority = majority_predictions(targets_of(train_records, schema).tolist(), schema)
         report["scores"]["majority_baseline"] = score_predictions(
@@ -162,7 +172,7 @@ def evaluate(
 def score_generated_answers(model, processor, records, targets, schema, rules, ask, output_dir: Path) -> dict:
     """Closed questions asked through `pipeline("image-text-to-text")` (`ask`: attribute questions per face, batch
     size, new tokens), answers read and scored; the transcript goes to `answers.jsonl`. Returns the score, the
-    number of questions and of unreadable answers."""
+    number of questions and of unreadable answers, and the predictions with the mask of what was asked."""
     import numpy as np
     from transformers import pipeline
 
@@ -178,6 +188,8 @@ def score_generated_answers(model, processor, records, targets, schema, rules, a
         "score": score_predictions(predictions, np.where(asked, targets, -100), schema, rules),
         "unreadable_answers": sum(entry["read_as"] is None for entry in transcript),
         "questions": len(transcript),
+        "predictions": predictions,
+        "asked": asked,
     }
 
 

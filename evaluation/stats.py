@@ -20,6 +20,26 @@ def wilson_interval(correct: int, total: int, z: float = Z_95) -> tuple[float, f
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def mean_accuracy(correct: np.ndarray, known: np.ndarray, rows: np.ndarray | None = None) -> float:
+    """Mean over attributes (columns) of each one's accuracy on its known faces (among `rows`, default all)."""
+    correct, known = np.asarray(correct, bool), np.asarray(known, bool)
+    rows = np.arange(len(correct)) if rows is None else rows
+    hits, counts = (correct[rows] & known[rows]).sum(0), known[rows].sum(0)
+    present = counts > 0
+    return float((hits[present] / counts[present]).mean()) if present.any() else float("nan")
+
+
+def _face_bootstrap(statistic, faces: int, resamples: int, seed: int) -> tuple[float, tuple[float, float]]:
+    """`statistic(rows)` on every face, and its 95% percentile interval over faces drawn with replacement."""
+    if faces == 0:
+        return float("nan"), (float("nan"), float("nan"))
+    estimate = statistic(np.arange(faces))
+    rng = np.random.default_rng(seed)
+    samples = [statistic(rng.integers(0, faces, faces)) for _ in range(resamples)]
+    low, high = np.nanpercentile(samples, [2.5, 97.5])
+    return estimate, (float(low), float(high))
+
+
 def bootstrap_mean_accuracy(
     correct: np.ndarray, known: np.ndarray, resamples: int = 1000, seed: int = 0
 ) -> tuple[float, tuple[float, float]]:
@@ -28,17 +48,18 @@ def bootstrap_mean_accuracy(
     `correct` and `known` are (faces x attributes) boolean arrays; an attribute's accuracy uses its known faces.
     """
     correct, known = np.asarray(correct, bool), np.asarray(known, bool)
+    return _face_bootstrap(lambda rows: mean_accuracy(correct, known, rows), len(correct), resamples, seed)
 
-    def mean_accuracy(rows):
-        hits, counts = (correct[rows] & known[rows]).sum(0), known[rows].sum(0)
-        present = counts > 0
-        return float((hits[present] / counts[present]).mean()) if present.any() else float("nan")
 
-    faces = len(correct)
-    if faces == 0:
-        return float("nan"), (float("nan"), float("nan"))
-    estimate = mean_accuracy(np.arange(faces))
-    rng = np.random.default_rng(seed)
-    samples = [mean_accuracy(rng.integers(0, faces, faces)) for _ in range(resamples)]
-    low, high = np.nanpercentile(samples, [2.5, 97.5])
-    return estimate, (float(low), float(high))
+def bootstrap_paired_difference(
+    correct_a: np.ndarray, correct_b: np.ndarray, known: np.ndarray, resamples: int = 1000, seed: int = 0
+) -> tuple[float, tuple[float, float]]:
+    """Mean accuracy of `correct_a` less that of `correct_b` on the same questions (faces x attributes, as in
+    `bootstrap_mean_accuracy`), and its 95% interval from resampling faces, both answers of a face together: the
+    paired comparison, much narrower than two separate intervals when the two mostly agree."""
+    correct_a, correct_b, known = (np.asarray(array, bool) for array in (correct_a, correct_b, known))
+
+    def difference(rows):
+        return mean_accuracy(correct_a, known, rows) - mean_accuracy(correct_b, known, rows)
+
+    return _face_bootstrap(difference, len(known), resamples, seed)

@@ -13,7 +13,12 @@ import json
 import numpy as np
 import torch
 
-from faceinsight.evaluation.stats import bootstrap_mean_accuracy, wilson_interval
+from faceinsight.evaluation.stats import (
+    bootstrap_mean_accuracy,
+    bootstrap_paired_difference,
+    mean_accuracy,
+    wilson_interval,
+)
 from faceinsight.training.instructions import encode_labels
 from faceinsight.training.trainer import parsing_maps_from
 
@@ -103,6 +108,47 @@ def score_predictions(predictions: np.ndarray, targets: np.ndarray, config, rule
     return report
 
 
+def _facet_choice(rows: np.ndarray) -> np.ndarray:
+    """Per face, the index of the one value given, or -1 where no single value was given."""
+    single = ((rows == 1).sum(1) == 1) & (rows != UNANSWERED).all(1)
+    return np.where(single, rows.argmax(1), -1)
+
+
+def paired_comparison(generated: np.ndarray, structured: np.ndarray, targets: np.ndarray, asked: np.ndarray, config):
+    """Generated answers against the structured decisions of the same model on the same questions, per task: both
+    accuracies, their difference (generated less structured) with a face-level paired 95% interval, and the share of
+    questions the two answer alike ("agreement": how much of what the head decides the answers carry)."""
+    generated, structured, targets, asked = (np.asarray(a) for a in (generated, structured, targets, asked))
+    known = asked & (targets != -100)
+    tasks = {}
+    binary = len(config.binary_attributes)
+    columns = [i for i in range(binary) if known[:, i].any()]
+    if columns:
+        g, s, t, k = (a[:, columns] for a in (generated, structured, targets, known))
+        tasks["attributes"] = _paired_task(g == t, s == t, k, (g == s)[k])
+    for facet, indices in config.facet_label_indices.items():
+        rows = known[:, indices].all(1)
+        if not rows.any():
+            continue
+        truth = targets[rows][:, indices].argmax(1)
+        g, s = _facet_choice(generated[rows][:, indices]), _facet_choice(structured[rows][:, indices])
+        ones = np.ones((len(truth), 1), dtype=bool)
+        tasks[facet] = _paired_task((g == truth)[:, None], (s == truth)[:, None], ones, g == s)
+    return tasks
+
+
+def _paired_task(correct_generated, correct_structured, known, same) -> dict:
+    difference, interval = bootstrap_paired_difference(correct_generated, correct_structured, known)
+    return {
+        "generated": mean_accuracy(correct_generated, known),
+        "structured": mean_accuracy(correct_structured, known),
+        "difference": difference,
+        "difference_ci95": list(interval),
+        "agreement": float(np.mean(same)),
+        "questions": int(known.sum()),
+    }
+
+
 def targets_of(records, config) -> np.ndarray:
     return np.asarray([encode_labels(json.loads(labels), config) for labels in records["labels"]])
 
@@ -138,14 +184,16 @@ def without_logic(probabilities: np.ndarray, config) -> np.ndarray:
 
 def structured_scores(
     model, processor, records, targets, rules: list[dict], parsing_map_source: str = "dataset", batch_size: int = 64
-) -> dict:
-    """FaceInsight's structured predictions scored with and without the logic module."""
+) -> tuple[dict, np.ndarray]:
+    """FaceInsight's structured predictions scored with and without the logic module, and the (logic-consistent)
+    decisions scored."""
     config = model.config
     decisions, probabilities = structured_predictions(model, processor, records, batch_size, parsing_map_source)
-    return {
+    scores = {
         "structured": score_predictions(decisions, targets, config, rules),
         "structured_without_logic": score_predictions(without_logic(probabilities, config), targets, config, rules),
     }
+    return scores, decisions
 
 
 def evaluate_face_labels(
@@ -163,7 +211,7 @@ def evaluate_face_labels(
     rules = config.all_logic_rules if rules is None else rules
     majority = np.broadcast_to(majority_predictions(train_targets, config), targets.shape)
     return {
-        **structured_scores(model, processor, records, targets, rules, parsing_map_source, batch_size),
+        **structured_scores(model, processor, records, targets, rules, parsing_map_source, batch_size)[0],
         "majority_baseline": score_predictions(majority, targets, config, rules),
         "parsing_map_source": parsing_map_source,
     }

@@ -11,8 +11,8 @@ from PIL import Image
 
 from faceinsight.commands import main
 from faceinsight.evaluation.answers import parse_choice, parse_yes_no
-from faceinsight.evaluation.stats import bootstrap_mean_accuracy, wilson_interval
-from faceinsight.evaluation.structured import UNANSWERED, score_predictions, violation_rate
+from faceinsight.evaluation.stats import bootstrap_mean_accuracy, bootstrap_paired_difference, wilson_interval
+from faceinsight.evaluation.structured import UNANSWERED, paired_comparison, score_predictions, violation_rate
 from faceinsight.modeling.configuration_faceinsight import DEFAULT_CATEGORICAL_FACETS, FaceInsightConfig
 
 YES_NO = [
@@ -135,6 +135,59 @@ def test_scorer_counts_as_the_paper_does():
     assert "age" not in report["tasks"]  # a facet with no labels is not scored
 
 
+def test_paired_difference_is_narrower_than_two_separate_intervals():
+    rng = np.random.default_rng(1)
+    a = rng.random((300, 4)) < 0.8
+    b = a.copy()
+    flip = rng.random(a.shape) < 0.05  # the two readings disagree on 5% of the questions
+    b[flip] = ~b[flip]
+    known = np.ones_like(a)
+    difference, (low, high) = bootstrap_paired_difference(a, b, known)
+    assert difference == pytest.approx(a.mean(0).mean() - b.mean(0).mean())
+    assert low <= difference <= high
+    _, (a_low, a_high) = bootstrap_mean_accuracy(a, known)
+    unpaired = np.sqrt(2) * (a_high - a_low)  # the width of a difference of two independent estimates like `a`
+    assert high - low < unpaired / 2  # pairing removes the variation the two readings share
+    assert bootstrap_paired_difference(a, a, known)[1] == (0.0, 0.0)
+
+
+def test_paired_comparison_scores_both_readings_on_the_questions_asked():
+    config = FaceInsightConfig()
+    names = config.label_names
+    rng = np.random.default_rng(0)
+    faces = 50
+    targets = np.full((faces, len(names)), -100)
+    binary = [names.index(name) for name in ("Bald", "Bangs", "Smiling")]
+    targets[:, binary] = rng.integers(0, 2, (faces, 3))
+    race = config.facet_label_indices["race"]
+    targets[:, race] = 0
+    targets[np.arange(faces), np.asarray(race)[rng.integers(0, len(race), faces)]] = 1
+    structured = np.zeros_like(targets)
+    structured[:, binary] = rng.integers(0, 2, (faces, 3))
+    structured[np.arange(faces), np.asarray(race)[rng.integers(0, len(race), faces)]] = 1
+    generated = np.where(rng.random(targets.shape) < 0.8, structured, 1 - structured)  # mostly the same answers
+    generated[:5, race] = UNANSWERED  # unreadable answers: wrong, and unlike any decision
+    asked = np.zeros(targets.shape, dtype=bool)
+    asked[:, binary[:2]] = True  # Smiling was never asked: not scored, though its target is known
+    asked[:40, race] = True
+
+    tasks = paired_comparison(generated, structured, targets, asked, config)
+    assert set(tasks) == {"attributes", "race"}
+    masked = np.where(asked, targets, -100)
+    for task in tasks:  # each reading scored as the scorer scores it alone, on the same questions
+        for reading, predictions in (("generated", generated), ("structured", structured)):
+            alone = score_predictions(predictions, masked, config, [])["tasks"][task]
+            assert tasks[task][reading] == pytest.approx(alone.get("mean_accuracy", alone.get("accuracy")))
+        c = tasks[task]
+        assert c["difference"] == pytest.approx(c["generated"] - c["structured"])
+        assert c["difference_ci95"][0] <= c["difference"] <= c["difference_ci95"][1]
+    assert tasks["attributes"]["questions"] == 2 * faces and tasks["race"]["questions"] == 40
+    alike = (generated[:, binary[:2]] == structured[:, binary[:2]]).mean()
+    assert tasks["attributes"]["agreement"] == pytest.approx(alike)
+    chosen = [(generated[face, race] == structured[face, race]).all() for face in range(40)]
+    assert tasks["race"]["agreement"] == pytest.approx(np.mean(chosen)) and tasks["race"]["agreement"] <= 35 / 40
+
+
 def _check_report(folder, faces, sources):
     report = json.loads((folder / "eval_report.json").read_text())
     assert report["faces"] == faces and set(report["scores"]) == sources
@@ -173,7 +226,14 @@ def test_eval_runs_the_same_command_on_faceinsight_and_plain_llava(tiny_folder, 
     report = _check_report(out, 6, {"generated", "structured", "structured_without_logic", "majority_baseline"})
     assert report["model_class"] == "FaceInsightForConditionalGeneration"
     assert "confusion_expression_structured.png" in report["pictures"]
-    assert "structured" in capsys.readouterr().out
+    paired = report["generated_vs_structured"]  # the model's answers against its own decisions, question by question
+    assert set(paired) == {"attributes", "age", "gender", "race", "expression"}
+    structured = report["scores"]["structured"]["tasks"]
+    assert paired["gender"]["structured"] == pytest.approx(structured["gender"]["accuracy"])  # every face asked
+    assert paired["gender"]["generated"] == pytest.approx(report["scores"]["generated"]["tasks"]["gender"]["accuracy"])
+    assert paired["attributes"]["questions"] == 6 * 22
+    printed = capsys.readouterr().out
+    assert "structured" in printed and "less structured decisions" in printed
 
     llava = tmp_path / "llava_model"
     assert main(["build", "--preset", "tiny-llava", str(llava)]) == 0
@@ -197,7 +257,7 @@ def test_eval_runs_the_same_command_on_faceinsight_and_plain_llava(tiny_folder, 
         == 0
     )
     report = _check_report(out, 6, {"generated", "majority_baseline"})
-    assert report["model_class"] == "LlavaForConditionalGeneration"
+    assert report["model_class"] == "LlavaForConditionalGeneration" and "generated_vs_structured" not in report
     assert main(["eval", "--model", str(llava), "--num_faces", "2", "--structured", "yes"]) == 2
     assert "structured predictions need a FaceInsight model" in capsys.readouterr().err
 

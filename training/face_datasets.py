@@ -18,6 +18,7 @@ leak keeps the training row). Nothing is dropped silently. Readers never write i
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 from collections import Counter
@@ -427,7 +428,13 @@ def from_hf_dataset(
 def synthetic_faces(
     num_faces: int, seed: int = 0, size: int = 64, split: str = "train", start: int = 0
 ) -> tuple[datasets.Dataset, dict]:
-    """`num_faces` synthetic faces (see training/synthetic.py) as records; disjoint streams per split."""
+    """`num_faces` synthetic faces (see training/synthetic.py) as records; disjoint streams per split. The same
+    arguments give the same faces, drawn once per process (the demo's seven trainings and its scoring share them)."""
+    return _synthetic_faces(num_faces, seed, size, split, start), {"dataset": "synthetic", "rows": num_faces}
+
+
+@functools.lru_cache(maxsize=4)
+def _synthetic_faces(num_faces: int, seed: int, size: int, split: str, start: int) -> datasets.Dataset:
     from PIL import Image
 
     from faceinsight.training.synthetic import synthetic_face
@@ -442,7 +449,7 @@ def synthetic_faces(
         "split": [split] * len(faces),
         "source": [f"synthetic:{seed}:{split}:{index}" for index in indices],
     }
-    return datasets.Dataset.from_dict(columns, features=RECORD_FEATURES), {"dataset": "synthetic", "rows": len(faces)}
+    return datasets.Dataset.from_dict(columns, features=RECORD_FEATURES)
 
 
 MAAD_FACE_VALUES = {"1": 1, "-1": 0, "0": None}  # MAAD-Face marks an attribute it could not decide with 0
