@@ -135,6 +135,7 @@ def build_config(vision_config, text_config, parser_config, tokenizer, parsing_s
         parsing_feature_select_strategy=strategy,
         knowledge_tokens=True,
         ground_knowledge_words=True,
+        knowledge_token_source="decisions",
     )
     kwargs.update(overrides)
     config = FaceInsightConfig(**kwargs)

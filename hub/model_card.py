@@ -116,9 +116,13 @@ def optional_parts(config) -> str:
             "learned vector per (label, region) and added to the CCM's logits."
         )
     if config.knowledge_tokens:
+        carried = {
+            "probabilities": "the head's probabilities",
+            "decisions": "the head's logic-consistent decisions (what its structured prediction says)",
+        }[config.knowledge_token_source]
         lines.append(
-            f"\n- Knowledge tokens: the head's probabilities written into {config.knowledge_seq_length} tokens (one "
-            "per binary attribute and facet) that the language model reads after the parsing tokens."
+            f"\n- Knowledge tokens: {carried} written into {config.knowledge_seq_length} tokens (one per binary "
+            "attribute and facet) that the language model reads after the parsing tokens."
         )
     if config.knowledge_tokens and config.ground_knowledge_words and config.knowledge_word_token_ids:
         lines.append(

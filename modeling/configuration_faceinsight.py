@@ -41,6 +41,7 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+KNOWLEDGE_TOKEN_SOURCES = ("probabilities", "decisions")
 # Where each Auto class finds its FaceInsight class in a saved folder (remote code). `save_pretrained` writes only
 # the entry of the class it saves, so the config carries them all.
 _MODEL_CLASS = "modeling_faceinsight.FaceInsightForConditionalGeneration"
@@ -90,6 +91,10 @@ class FaceInsightConfig(LabelSpace, PreTrainedConfig):
             model's answer, carry that token, so the answer to "Does this person have the attribute 'eyeglasses'?"
             starts from what the head perceives about eyeglasses. Off (the default) or without ids, no word is
             grounded; the builders turn it on.
+        knowledge_token_source: what the knowledge tokens carry: "probabilities" (the default: the head's
+            probabilities, so the LM also sees how sure the head is) or "decisions" (its logic-consistent decisions,
+            as certain as the labels that teacher forcing shows, so an answer reads what the structured prediction
+            says).
         logic_rules: the paper's LCM's deterministic relations, each `{"type": "exclusion"|"implication", "a": node,
             "b": node}`. One value per facet is implied by the schema, and DEFINITIONAL_RULES always hold.
         labelled_faces: per label node, the training faces that carried its label, summed over the runs that trained
@@ -145,6 +150,7 @@ class FaceInsightConfig(LabelSpace, PreTrainedConfig):
     region_readout: bool = True
     knowledge_tokens: bool = False
     ground_knowledge_words: bool = False
+    knowledge_token_source: str = "probabilities"
     knowledge_word_token_ids: list[list[list[int]]] | None = None
     logic_rules: list[dict] | None = None
     labelled_faces: list[int] | None = None
@@ -246,6 +252,12 @@ class FaceInsightConfig(LabelSpace, PreTrainedConfig):
                     f"label_prompt_token_ids for {label!r} is empty or has ids outside the vocabulary "
                     f"(vocab_size={vocab_size}): {ids}"
                 )
+
+    def validate_knowledge_token_source(self):
+        if self.knowledge_token_source not in KNOWLEDGE_TOKEN_SOURCES:
+            raise ValueError(
+                f"knowledge_token_source={self.knowledge_token_source!r}; expected one of {KNOWLEDGE_TOKEN_SOURCES}"
+            )
 
     def validate_knowledge_word_token_ids(self):
         if self.knowledge_word_token_ids is None:

@@ -436,6 +436,9 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         knowledge_features = None  # the head's probabilities as tokens for the LM, when the config has them
         if self.knowledge_tokens is not None:
             read = face_label_logits.detach()
+            if self.config.knowledge_token_source == "decisions":  # what the structured prediction says, as certain
+                decided = self.logic_module.decide(torch.sigmoid(read.float()))
+                read = (2 * decided.to(read.dtype) - 1) * 8.0
             # knowledge teacher forcing (training only): for a random `knowledge_teacher_forcing` share of the faces,
             # the tokens read their known labels as certain logits (+-8) instead of the head's, so the LM learns to
             # read them from a clean signal; unknown labels (-100) keep the head's; a shape mismatch is the loss's

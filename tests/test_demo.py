@@ -18,7 +18,15 @@ def demo(tmp_path_factory):
 
 
 # the trained FaceInsight variants, written out here (not read from the demo) so that a renamed or lost one fails
-VARIANT_NAMES = {"full", "no grounded words", "no knowledge tokens", "no parsing map", "no CCM", "no LCM"}
+VARIANT_NAMES = {
+    "full",
+    "probability tokens",
+    "no grounded words",
+    "no knowledge tokens",
+    "no parsing map",
+    "no CCM",
+    "no LCM",
+}
 
 
 @pytest.mark.slow
@@ -41,6 +49,12 @@ def test_demo_reports_every_variant_with_intervals(demo, capsys):
         assert report["generated_answers"]["questions"][name] == faces * 26, name
         assert report["generated_scores"][name]["faces"] == faces, name
         assert report["description_scores"][name]["gender"]["known"] == faces, name
+    # each FaceInsight's answers against its own structured decisions on the same questions
+    assert set(report["generated_vs_structured"]) == VARIANT_NAMES
+    for name, tasks in report["generated_vs_structured"].items():
+        assert tasks["gender"]["questions"] == faces, name
+        low, high = tasks["attributes"]["difference_ci95"]
+        assert low <= tasks["attributes"]["difference"] <= high and 0 <= tasks["attributes"]["agreement"] <= 1, name
 
 
 @pytest.mark.slow

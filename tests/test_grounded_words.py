@@ -61,7 +61,11 @@ def test_the_named_attribute_reaches_the_answer_position_with_its_own_images_tok
         YES_NO_QUESTIONS[1].format(attribute="wearing hat"),
     ]
     inputs = make_inputs(questions)
-    added, knowledge = _grounding(model, inputs)
+    config.knowledge_token_source = "probabilities"  # tokens that surely differ between two images (decisions may not)
+    try:
+        added, knowledge = _grounding(model, inputs)
+    finally:
+        config.knowledge_token_source = "decisions"
     for row, attribute in enumerate(["Eyeglasses", "Wearing_Hat"]):
         token = config.binary_attributes.index(attribute)
         ids = inputs["input_ids"][row].tolist()
@@ -142,3 +146,40 @@ def test_spellings_come_from_any_tokenizer_with_offsets(tiny):
     _, processor = tiny
     model, _ = tiny
     assert knowledge_word_token_ids(processor.tokenizer, model.config) == model.config.knowledge_word_token_ids
+
+
+def test_knowledge_tokens_can_carry_the_heads_decisions(face_image):
+    """knowledge_token_source="decisions" (the builders' choice): each face's tokens are those of its
+    logic-consistent decisions taken as certain, the very tokens teacher forcing shows for a face labelled so;
+    "probabilities" (the config's default, as folders saved before it read) carries the head's probabilities.
+    Generation runs either way; an unknown source is named by the config."""
+    model, processor = build_tiny(seed=0)  # its own copy: the test switches the source
+    assert model.config.knowledge_token_source == "decisions"
+    core = model.eval().model
+    pixels = processor.image_processor([face_image, face_image.rotate(90)], return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        model.config.knowledge_token_source = "probabilities"
+        by_probability = core.get_image_features(pixels, return_dict=True)
+        logits = by_probability.face_label_logits
+        node_inputs = core.correlation_module.node_inputs(core.get_input_embeddings())
+        torch.testing.assert_close(
+            torch.stack(by_probability.knowledge_pooler_output), core.knowledge_tokens(logits, node_inputs)
+        )
+        decided = core.logic_module.decide(torch.sigmoid(logits))
+        model.config.knowledge_token_source = "decisions"
+        by_decision = torch.stack(core.get_image_features(pixels, return_dict=True).knowledge_pooler_output)
+        torch.testing.assert_close(by_decision, core.knowledge_tokens((2 * decided.float() - 1) * 8.0, node_inputs))
+        assert not torch.allclose(by_decision, torch.stack(by_probability.knowledge_pooler_output))
+        core.train()
+        core.knowledge_teacher_forcing = 1.0
+        forced = core.get_image_features(pixels, knowledge_labels=decided.long(), return_dict=True)
+        torch.testing.assert_close(torch.stack(forced.knowledge_pooler_output), by_decision)
+        core.eval()
+        prompt = chat_prompt(processor, "Which facial expression does this person show? Options: happiness, anger.")
+        inputs = processor(images=[face_image], text=[prompt], return_tensors="pt")
+        generated = model.generate(**inputs, max_new_tokens=3, do_sample=False)
+    assert generated.shape[1] > inputs["input_ids"].shape[1]
+    config = model.config
+    config.knowledge_token_source = "argmax"
+    with pytest.raises((ValueError, StrictDataclassClassValidationError), match="knowledge_token_source='argmax'"):
+        config.validate()

@@ -413,6 +413,9 @@ def test_knowledge_teacher_forcing_reads_the_labels_in_training_only(make_inputs
 
     model, _ = build_tiny(seed=0)
     config = model.config
+    config.knowledge_token_source = (
+        "probabilities"  # the head's logits read as they are (decisions: see grounded words)
+    )
     inputs = make_inputs(("Is this person smiling?", "How old is this person?"))
     labels = torch.randint(0, 2, (2, config.num_label_nodes)).float()
     labels[0, :5] = -100

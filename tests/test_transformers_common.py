@@ -100,6 +100,7 @@ class FaceInsightModelTester:
         config.label_prompt_token_ids = [[5 + i, 40 + i] for i in range(config.num_label_nodes)]
         # grounded words, one or two tokens each, so that the random prompts name some of them
         config.ground_knowledge_words = True
+        config.knowledge_token_source = "decisions"  # as the builders write it: the LCM decides in every forward
         config.knowledge_word_token_ids = [[[10 + i], [60 + i, 61 + i]] for i in range(config.knowledge_seq_length)]
         return config
 

@@ -94,6 +94,12 @@ class FaceInsightScriptArguments:
         "true/false: the prompt's words naming an attribute or a facet's value carry (or not) its knowledge token, up "
         "to the answer (default: as the model's config; needs knowledge tokens)",
     )
+    knowledge_token_source: str | None = _flag(
+        None,
+        "probabilities/decisions: the knowledge tokens carry the head's probabilities or its logic-consistent "
+        "decisions (default: as the model's config)",
+        choices=["probabilities", "decisions"],
+    )
     knowledge_teacher_forcing: float = _flag(
         0.5,
         "the share of training faces whose knowledge tokens are made from their labels instead of the head's "
@@ -169,19 +175,26 @@ def load_records(script_args, image_size: int, seed: int):
 
 
 def load_model_and_processor(
-    model_args, knowledge_tokens: bool | None = None, ground_knowledge_words: bool | None = None
+    model_args,
+    knowledge_tokens: bool | None = None,
+    ground_knowledge_words: bool | None = None,
+    knowledge_token_source: str | None = None,
 ):
     """The model and processor to train; `knowledge_tokens` (not None) switches the knowledge tokens on or off in the
     config, the model (a new module starts initialised) and the processor's placeholder count alike;
     `ground_knowledge_words` (not None) switches the grounded words, spelled with the processor's
-    tokenizer when the config has no spellings yet."""
+    tokenizer when the config has no spellings yet; `knowledge_token_source` (not None) sets what the tokens carry."""
     from transformers import AutoProcessor
 
     from faceinsight import FaceInsightForConditionalGeneration
     from faceinsight.hub.build import knowledge_word_token_ids
 
     dtype = model_args.dtype if model_args.dtype not in (None, "auto") else None
-    switches = {"knowledge_tokens": knowledge_tokens, "ground_knowledge_words": ground_knowledge_words}
+    switches = {
+        "knowledge_tokens": knowledge_tokens,
+        "ground_knowledge_words": ground_knowledge_words,
+        "knowledge_token_source": knowledge_token_source,
+    }
     model = FaceInsightForConditionalGeneration.from_pretrained(
         model_args.model_name_or_path,
         use_safetensors=True,
@@ -296,7 +309,7 @@ def run_training(script_args, training_args, model_args) -> TrainingRun | None:
 
     set_seed(training_args.seed)  # LoRA's initialisation comes before the Trainer seeds anything
     model, processor = load_model_and_processor(
-        model_args, script_args.knowledge_tokens, script_args.ground_knowledge_words
+        model_args, script_args.knowledge_tokens, script_args.ground_knowledge_words, script_args.knowledge_token_source
     )
     model.model.knowledge_teacher_forcing = script_args.knowledge_teacher_forcing  # training only, not saved
     train_records, test_records, data_report = load_records(
