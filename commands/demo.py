@@ -50,7 +50,7 @@ class DemoSettings:
 
     output_dir: str = "outputs/demo"
     train_faces: int = 2000
-    eval_faces: int = 1000
+    eval_faces: int = 500
     parser_faces: int = 1000
     parser_steps: int = 300
     steps: int = 60
@@ -61,7 +61,7 @@ class DemoSettings:
 
 
 # --full: the README's table (about 48 minutes on 2 CPU cores); --quick: a smoke run of the same code (2 minutes)
-FULL = dict(parser_steps=1500, steps=500, answer_faces=60)
+FULL = dict(eval_faces=1000, parser_steps=1500, steps=500, answer_faces=60)
 QUICK = dict(train_faces=48, eval_faces=40, parser_faces=24, parser_steps=4, steps=4, batch_size=8, answer_faces=2)
 
 
