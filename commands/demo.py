@@ -60,7 +60,7 @@ class DemoSettings:
     seed: int = 0
 
 
-# --full: the README's table (about 48 minutes on 2 CPU cores); --quick: a smoke run of the same code (2 minutes)
+# --full: the README's table (about 51 minutes on 2 CPU cores); --quick: a smoke run of the same code (2 minutes)
 FULL = dict(eval_faces=1000, parser_steps=1500, steps=500, answer_faces=60)
 QUICK = dict(train_faces=48, eval_faces=40, parser_faces=24, parser_steps=4, steps=4, batch_size=8, answer_faces=2)
 
@@ -523,7 +523,7 @@ def parser():
     parser.add_argument("--learning_rate", type=float, help=f"default: {DemoSettings.learning_rate}")
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="a smoke run of the same code at tiny sizes (2 minutes)")
-    size.add_argument("--full", action="store_true", help=f"the README's table: {FULL} (about 48 minutes)")
+    size.add_argument("--full", action="store_true", help=f"the README's table: {FULL} (about 51 minutes)")
     add_overwrite(parser, "demo")
     return parser
 

@@ -185,8 +185,8 @@ def without_logic(probabilities: np.ndarray, config) -> np.ndarray:
 def structured_scores(
     model, processor, records, targets, rules: list[dict], parsing_map_source: str = "dataset", batch_size: int = 64
 ) -> tuple[dict, np.ndarray]:
-    """FaceInsight's structured predictions scored with and without the logic module, and the (logic-consistent)
-    decisions scored."""
+    """FaceInsight's structured predictions scored with and without the logic module; returns (the scores, the
+    logic-consistent decisions)."""
     config = model.config
     decisions, probabilities = structured_predictions(model, processor, records, batch_size, parsing_map_source)
     scores = {

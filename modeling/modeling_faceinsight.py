@@ -433,7 +433,7 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         used_maps = self.resolve_parsing_maps(pixel_values, parsing_maps)
         parsing_features = self.get_parsing_features(used_maps, image_features.dtype)
         face_label_logits = self.knowledge_head_logits(image_features, parsing_features, used_maps)
-        knowledge_features = None  # the head's probabilities as tokens for the LM, when the config has them
+        knowledge_features = None  # what the head perceives, as tokens for the LM, when the config has them
         if self.knowledge_tokens is not None:
             read = face_label_logits.detach()
             if self.config.knowledge_token_source == "decisions":  # what the structured prediction says, as certain

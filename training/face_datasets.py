@@ -429,7 +429,7 @@ def synthetic_faces(
     num_faces: int, seed: int = 0, size: int = 64, split: str = "train", start: int = 0
 ) -> tuple[datasets.Dataset, dict]:
     """`num_faces` synthetic faces (see training/synthetic.py) as records; disjoint streams per split. The same
-    arguments give the same faces, drawn once per process (the demo's seven trainings and its scoring share them)."""
+    arguments give the same faces, drawn once per process (the demo's trainings and its scoring share them)."""
     return _synthetic_faces(num_faces, seed, size, split, start), {"dataset": "synthetic", "rows": num_faces}
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from faceinsight.modeling.configuration_faceinsight import KNOWLEDGE_TOKEN_SOURCES
 from faceinsight.training.trainer import PARSING_MAP_SOURCES
 
 STAGES = ("stage1", "stage2")
@@ -98,7 +99,7 @@ class FaceInsightScriptArguments:
         None,
         "probabilities/decisions: the knowledge tokens carry the head's probabilities or its logic-consistent "
         "decisions (default: as the model's config)",
-        choices=["probabilities", "decisions"],
+        choices=list(KNOWLEDGE_TOKEN_SOURCES),
     )
     knowledge_teacher_forcing: float = _flag(
         0.5,
