@@ -1,8 +1,10 @@
-"""What grounded words cost in training: one forward + backward of the demo's batch, grounding on vs off.
+"""What grounded words and decision tokens cost in training: one forward + backward of the demo's batch.
 
 The tiny preset (the demo's model); one batch of 16 synthetic faces as the demo's four-question conversations,
-through FaceInsight's collator. One model, measured interleaved (on, off, on, ...; medians), so noise on a busy
-machine lands on both alike.
+through FaceInsight's collator. One model in three settings: the builders' (grounded words, knowledge tokens made
+from the head's logic-consistent decisions: one exact LCM search per face), grounded with probability tokens, and
+plain (no grounded words, probability tokens); measured interleaved (medians), so noise on a busy machine lands on
+all alike.
 
     python benchmarks/bench_grounding.py [--repeats 15] [--json out.json]
 """
@@ -36,27 +38,38 @@ def step(model, batch) -> float:
 
 
 def measure(repeats: int) -> dict:
-    from faceinsight.hub.build import build_tiny
+    from faceinsight.evaluation.structured import targets_of
+    from faceinsight.hub.build import TINY_IMAGE_SIZE, build_tiny
+    from faceinsight.modeling.knowledge_faceinsight import write_knowledge
+    from faceinsight.training.face_datasets import synthetic_faces
 
     torch.manual_seed(0)
     model, processor = build_tiny(seed=0)
+    # the rules a training run mines from the demo's 2,000 faces, so the decisions search what they search there
+    write_knowledge(model, targets_of(synthetic_faces(2000, 0, TINY_IMAGE_SIZE)[0], model.config).tolist())
     model.train()
     batch = batch_for(model, processor)
-    times = {True: [], False: []}
+    settings = {  # name: (ground_knowledge_words, knowledge_token_source)
+        "decisions": (True, "decisions"),
+        "grounded": (True, "probabilities"),
+        "plain": (False, "probabilities"),
+    }
+    times = {name: [] for name in settings}
     for _ in range(2):  # warm-up
         step(model, batch)
     for _ in range(repeats):
-        for grounded in (True, False):
-            model.config.ground_knowledge_words = grounded
-            times[grounded].append(step(model, batch))
-    model.config.ground_knowledge_words = True
-    on, off = statistics.median(times[True]), statistics.median(times[False])
+        for name, (grounded, source) in settings.items():
+            model.config.ground_knowledge_words, model.config.knowledge_token_source = grounded, source
+            times[name].append(step(model, batch))
+    model.config.ground_knowledge_words, model.config.knowledge_token_source = settings["decisions"]
+    medians = {name: statistics.median(values) for name, values in times.items()}
     return {
         "sequence_length": int(batch["input_ids"].shape[1]),
         "spellings": int(model.model.knowledge_tokens.word_ids.shape[0]),
-        "grounded_s": round(on, 4),
-        "plain_s": round(off, 4),
-        "ratio": round(on / off, 3),
+        "rules": len(model.config.logic_rules),
+        **{f"{name}_s": round(value, 4) for name, value in medians.items()},
+        "grounded_ratio": round(medians["grounded"] / medians["plain"], 3),
+        "decisions_ratio": round(medians["decisions"] / medians["grounded"], 3),
         "threads": torch.get_num_threads(),
     }
 
@@ -68,9 +81,10 @@ def main():
     args = parser.parse_args()
     result = measure(args.repeats)
     print(
-        f"tiny model, batch of 16 conversations ({result['sequence_length']} tokens, {result['spellings']} spellings): "
-        f"forward+backward {result['grounded_s'] * 1000:.1f} ms grounded vs {result['plain_s'] * 1000:.1f} ms plain, "
-        f"ratio {result['ratio']:.3f}"
+        f"tiny model, batch of 16 conversations ({result['sequence_length']} tokens, {result['spellings']} spellings, {result['rules']} rules): "
+        f"forward+backward {result['plain_s'] * 1000:.1f} ms plain, {result['grounded_s'] * 1000:.1f} ms grounded "
+        f"(ratio {result['grounded_ratio']:.3f}), {result['decisions_s'] * 1000:.1f} ms grounded with decision tokens "
+        f"(ratio to grounded {result['decisions_ratio']:.3f})"
     )
     if args.json:
         with open(args.json, "w") as handle:
