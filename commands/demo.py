@@ -261,6 +261,11 @@ def demo_report(settings, parser_report, scores, rules, answers, reload, out, pi
     }
 
 
+def parsing_map_source(variant: str) -> str:
+    """The maps a variant is scored with: its trained parser's (a user has no exact maps), blank without parsing."""
+    return "blank" if variant == "no parsing map" else "parser"
+
+
 def slug(name: str) -> str:
     return name.replace(" ", "_")
 
@@ -277,8 +282,8 @@ def ask_every_model(models: dict, held_out, faces: int, out: Path) -> dict:
     for name, (model, processor) in models.items():
         print(f"--- {name}", flush=True)
         folder = out / "generated_answers" / slug(name)
-        maps = "blank" if name == "no parsing map" else "parser"  # as the variant is scored in score_variants
         # a FaceInsight's structured decisions on the same faces too: its answers compared question by question
+        maps = parsing_map_source(name)
         reports[name] = evaluate(
             model, processor, records, None, folder, name, descriptions=faces, parsing_map_source=maps
         )
@@ -346,8 +351,9 @@ def score_variants(folders: dict[str, Path], processor, settings: DemoSettings):
     scores, loaded = {}, {}
     for name, folder in folders.items():
         loaded[name] = FaceInsightForConditionalGeneration.from_pretrained(folder, use_safetensors=True).eval()
-        maps = "blank" if name == "no parsing map" else "parser"  # a user has no exact maps: the parser's
-        decisions, _ = structured_predictions(loaded[name], processor, held_out, parsing_map_source=maps)
+        decisions, _ = structured_predictions(
+            loaded[name], processor, held_out, parsing_map_source=parsing_map_source(name)
+        )
         scores[name] = score_predictions(decisions, targets, schema, rules)
     decisions, _ = structured_predictions(loaded["full"], processor, held_out, parsing_map_source="dataset")
     scores["full, exact maps"] = score_predictions(decisions, targets, schema, rules)

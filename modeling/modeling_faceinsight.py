@@ -81,12 +81,16 @@ class FaceInsightImageOutput(BaseModelOutputWithPooling):
     (image_seq_length, text width)). FaceInsight adds, for the same images: `parsing_pooler_output` (the projected
     parsing tokens, a list of N tensors (parsing_seq_length, text width)), `face_label_logits` (N, num label nodes),
     `knowledge_pooler_output` (the knowledge tokens, N tensors (knowledge_seq_length, text width), None when the
-    config has none) and `parsing_maps` (N, H, W), the label maps the parsing branch read."""
+    config has none), `parsing_maps` (N, H, W), the label maps the parsing branch read, and
+    `face_label_decisions` (N, num label nodes, 0./1. in the logits' dtype, as outputs hold numbers), the head's
+    logic-consistent decisions where the knowledge tokens were made from them (`config.knowledge_token_source ==
+    "decisions"`), else None."""
 
     parsing_pooler_output: list[torch.FloatTensor] | None = None
     knowledge_pooler_output: list[torch.FloatTensor] | None = None
     face_label_logits: torch.FloatTensor | None = None
     parsing_maps: torch.LongTensor | None = None
+    face_label_decisions: torch.FloatTensor | None = None
 
     def select_images(self, order: list[int]) -> "FaceInsightImageOutput":
         """The same output for the images `order` names (repeats allowed), every per-image field taken alike."""
@@ -433,7 +437,7 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         used_maps = self.resolve_parsing_maps(pixel_values, parsing_maps)
         parsing_features = self.get_parsing_features(used_maps, image_features.dtype)
         face_label_logits = self.knowledge_head_logits(image_features, parsing_features, used_maps)
-        knowledge_features = None  # what the head perceives, as tokens for the LM, when the config has them
+        knowledge_features = decided = None  # what the head perceives, as tokens for the LM, when the config has them
         if self.knowledge_tokens is not None:
             read = face_label_logits.detach()
             if self.config.knowledge_token_source == "decisions":  # what the structured prediction says, as certain
@@ -459,6 +463,7 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
             knowledge_pooler_output=None if knowledge_features is None else list(knowledge_features),
             face_label_logits=face_label_logits,
             parsing_maps=used_maps,
+            face_label_decisions=None if decided is None else decided.to(face_label_logits.dtype),
         )
 
     def placeholder_positions(self, input_ids, inputs_embeds, token_id: int) -> torch.BoolTensor:
@@ -754,6 +759,8 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
         image_outputs = self.model.get_image_features(pixel_values.to(self.device), parsing_maps, return_dict=True)
         logits = image_outputs.face_label_logits.float()
         probabilities = torch.sigmoid(logits)
+        decisions = image_outputs.face_label_decisions  # made for the knowledge tokens, or not yet
+        decisions = self.model.logic_module.decide(probabilities) if decisions is None else decisions.bool()
         labelled = self.config.labelled_faces
         # per map, the share of pixels labelled as a face part (skin, nose, eyes, brows, mouth, lips)
         face_parts = [int(i) for i, name in self.config.parser_config.id2label.items() if name in FACE_PARTS]
@@ -761,7 +768,7 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
         return FaceInsightFaceLabelPredictions(
             logits=logits,
             probabilities=probabilities,
-            decisions=self.model.logic_module.decide(probabilities),
+            decisions=decisions,
             parsing_maps=image_outputs.parsing_maps,
             face_shares=torch.isin(image_outputs.parsing_maps, face_parts).flatten(1).float().mean(1),
             trained=None if labelled is None else torch.tensor([count > 0 for count in labelled]),

@@ -170,6 +170,7 @@ def test_knowledge_tokens_can_carry_the_heads_decisions(face_image):
         by_decision = torch.stack(core.get_image_features(pixels, return_dict=True).knowledge_pooler_output)
         torch.testing.assert_close(by_decision, core.knowledge_tokens((2 * decided.float() - 1) * 8.0, node_inputs))
         assert not torch.allclose(by_decision, torch.stack(by_probability.knowledge_pooler_output))
+        assert torch.equal(model.predict_face_labels(pixels).decisions, decided)  # made once, for tokens and answer
         core.train()
         core.knowledge_teacher_forcing = 1.0
         forced = core.get_image_features(pixels, knowledge_labels=decided.long(), return_dict=True)

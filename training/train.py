@@ -103,9 +103,9 @@ class FaceInsightScriptArguments:
     )
     knowledge_teacher_forcing: float = _flag(
         0.5,
-        "the share of training faces whose knowledge tokens are made from their labels instead of the head's "
-        "probabilities, so the LM learns to read the tokens from a clean signal; the rest read the head, so the LM "
-        "also meets the uncertain tokens it gets in use (1: always the labels, 0: always the head's)",
+        "the share of training faces whose knowledge tokens are made from their labels instead of what the head "
+        "gives them (--knowledge_token_source), so the LM learns to read the tokens from a clean signal; the rest "
+        "read the head, so the LM also meets the tokens it gets in use (1: always the labels, 0: always the head's)",
     )
     save_adapter: bool = _flag(
         False,
