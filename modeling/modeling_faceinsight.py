@@ -440,9 +440,13 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         knowledge_features = decided = None  # what the head perceives, as tokens for the LM, when the config has them
         if self.knowledge_tokens is not None:
             read = face_label_logits.detach()
+
+            def certain(zero_one):  # 0/1 labels or decisions as the logits of a sure head: the same for both
+                return (2 * zero_one.to(read.dtype) - 1) * 8.0
+
             if self.config.knowledge_token_source == "decisions":  # what the structured prediction says, as certain
                 decided = self.logic_module.decide(torch.sigmoid(read.float()))
-                read = (2 * decided.to(read.dtype) - 1) * 8.0
+                read = certain(decided)
             # knowledge teacher forcing (training only): for a random `knowledge_teacher_forcing` share of the faces,
             # the tokens read their known labels as certain logits (+-8) instead of the head's, so the LM learns to
             # read them from a clean signal; unknown labels (-100) keep the head's; a shape mismatch is the loss's
@@ -450,8 +454,7 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
             if forcing and knowledge_labels.shape == read.shape:
                 labels = knowledge_labels.to(read.device)
                 chosen = torch.rand(labels.shape[0], 1, device=read.device) < self.knowledge_teacher_forcing
-                certain = (2 * labels.clamp(min=0) - 1).to(read.dtype) * 8.0
-                read = torch.where(chosen & (labels != -100), certain, read)
+                read = torch.where(chosen & (labels != -100), certain(labels.clamp(min=0)), read)
             node_inputs = self.correlation_module.node_inputs(self.get_input_embeddings())
             knowledge_features = self.knowledge_tokens(read, node_inputs)
         return FaceInsightImageOutput(
