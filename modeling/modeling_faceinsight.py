@@ -519,7 +519,10 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         inputs_embeds = inputs_embeds.masked_scatter(image_mask, image_features)
         if parsing_mask.any():
             inputs_embeds = inputs_embeds.masked_scatter(parsing_mask, parsing_features)
-        if self.config.ground_knowledge_words and image_outputs.knowledge_pooler_output is not None:
+        # words are grounded only where the prompt carries the knowledge tokens (parsing placeholders are all there
+        # or none are): a prompt without them, such as LLaVA's processor renders, reads as LLaVA's would
+        grounded = self.config.ground_knowledge_words and image_outputs.knowledge_pooler_output is not None
+        if grounded and parsing_mask.any():
             grounding = self.ground_words(input_ids, text_embeds, image_mask.squeeze(-1), image_outputs, answer_mask)
             inputs_embeds = inputs_embeds + grounding
         return inputs_embeds

@@ -106,11 +106,13 @@ def test_carries_over_the_llava_layout_and_template(built_from_llava):
     assert (ours == model.config.parsing_token_id).sum() == expected
 
 
-def test_image_tokens_and_logits_equal_llavas(built_from_llava):
+@pytest.mark.parametrize("question", ["Describe this face.", "Is this person smiling?"])
+def test_image_tokens_and_logits_equal_llavas(built_from_llava, question):
     _, _, llava, llava_processor, model, _ = built_from_llava
+    assert model.config.ground_knowledge_words  # a question naming a label ("smiling") is grounded only with tokens
     image = Image.new("RGB", (64, 64), (180, 140, 120))
-    # no parsing tokens, and a prompt that names no label (a named one would carry its knowledge token)
-    inputs = llava_processor(images=[image], text=_prompt(llava_processor, "Describe this face."), return_tensors="pt")
+    # no parsing placeholders (LLaVA's processor): no knowledge tokens, so no word is grounded either
+    inputs = llava_processor(images=[image], text=_prompt(llava_processor, question), return_tensors="pt")
     torch.manual_seed(1)
     inputs["pixel_values"] = torch.randn_like(inputs["pixel_values"])
     with torch.no_grad():
