@@ -23,15 +23,23 @@ from torch import nn
 # Training labels -> knowledge: C_hat and the rules the config stores (run by `faceinsight train`)
 # --------------------------------------------------------------------------------------------------------------------
 def label_cooccurrence(labels: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Co-occurrence counts m_ij (both labelled and positive) and positive counts n_i of a 0/1 label matrix (S x N).
+    """Co-occurrence counts m_ij (both labelled and positive) and the counts n_ij of samples where label i is
+    positive and label j is known, of a 0/1 label matrix (S x N); n_ii is label i's positive count.
 
-    `mask` (S x N, 1 = known) restricts the counts to samples that carry both labels.
+    `mask` (S x N, 1 = known) restricts both counts to samples that carry both labels, so that p_ij = m_ij / n_ij is
+    measured where j could be seen: in a mixture of datasets that each label one task, an attribute and an expression
+    never known together give no evidence (n_ij = 0), not p_ij = 0.
     """
     labels = labels.float()
     mask = torch.ones_like(labels) if mask is None else mask.float()
     positives = labels * mask
-    cooccurrence = positives.T @ positives
-    return cooccurrence, positives.sum(0)
+    return positives.T @ positives, positives.T @ mask
+
+
+def _pair_counts(counts: torch.Tensor) -> torch.Tensor:
+    """n_ij from `label_cooccurrence`, or from a label's positive counts n_i (N,) as earlier callers pass them (every
+    label known wherever i is)."""
+    return counts if counts.dim() == 2 else counts.unsqueeze(1).expand(-1, counts.shape[0])
 
 
 def build_correlation_matrix(
@@ -43,12 +51,12 @@ def build_correlation_matrix(
 ) -> torch.Tensor:
     """C_hat from training labels (or their `label_cooccurrence` `counts`, when already taken), following ML-GCN.
 
-    p_ij = m_ij / n_i (asymmetric conditional probability of j given i); edges where p_ij >= tau; each row's
-    neighbours share weight `omega` and the node keeps 1 - omega for itself (against over-smoothing). A label that
-    never occurs keeps only its self loop.
+    p_ij = m_ij / n_ij (asymmetric conditional probability of j given i, where both are known); edges where
+    p_ij >= tau; each row's neighbours share weight `omega` and the node keeps 1 - omega for itself (against
+    over-smoothing). A label that never occurs keeps only its self loop.
     """
     cooccurrence, counts = counts if counts is not None else label_cooccurrence(labels, mask)
-    conditional = cooccurrence / counts.clamp(min=1).unsqueeze(1)
+    conditional = cooccurrence / _pair_counts(counts).clamp(min=1)
     edges = (conditional >= tau).float()
     edges.fill_diagonal_(0)
     neighbour_count = edges.sum(1, keepdim=True)
@@ -66,18 +74,17 @@ def mine_logic_rules(
 ) -> list[dict]:
     """Deterministic relations seen in the labels (or their `label_cooccurrence` `counts`, when already taken):
     p_ij == 0 (exclusion) or p_ij == 1 (implication i -> j), each backed by at least `min_support` samples where
-    label i is positive."""
+    label i is positive and label j is known (for an exclusion, also the other way round)."""
     cooccurrence, counts = counts if counts is not None else label_cooccurrence(labels, mask)
+    pairs = _pair_counts(counts)
     rules = []
     for i in range(len(names)):
-        if counts[i] < min_support:
-            continue
         for j in range(len(names)):
-            if i == j:
+            if i == j or pairs[i, j] < min_support:
                 continue
-            if cooccurrence[i, j] == 0 and counts[j] >= min_support and i < j:
+            if cooccurrence[i, j] == 0 and pairs[j, i] >= min_support and i < j:
                 rules.append({"type": "exclusion", "a": names[i], "b": names[j]})
-            elif cooccurrence[i, j] == counts[i] and counts[j] > counts[i]:
+            elif cooccurrence[i, j] == pairs[i, j] and pairs[j, i] > pairs[i, j]:
                 rules.append({"type": "implication", "a": names[i], "b": names[j]})
     return rules
 
@@ -98,13 +105,13 @@ def derive_knowledge(face_labels, config, tau: float = 0.4, omega: float = 0.2, 
 
     cooccurrence, counts = label_cooccurrence(labels, mask)  # once, for the rules and C_hat alike
     rules = mine_logic_rules(None, names, min_support=min_support, counts=(cooccurrence, counts))
-    conditional = cooccurrence / counts.clamp(min=1).unsqueeze(1)
+    conditional = cooccurrence / counts.clamp(min=1)
     pairs = sorted(
         (
             (float(conditional[i, j]), names[i], names[j])
             for i in range(len(names))
             for j in range(len(names))
-            if i != j and counts[i] >= min_support and 0 < conditional[i, j] < 1
+            if i != j and counts[i, j] >= min_support and 0 < conditional[i, j] < 1
         ),
         reverse=True,
     )
@@ -114,7 +121,7 @@ def derive_knowledge(face_labels, config, tau: float = 0.4, omega: float = 0.2, 
         "tau": tau,
         "omega": omega,
         "samples": int(labels.shape[0]),
-        "label_counts": {name: int(counts[i]) for i, name in enumerate(names)},
+        "label_counts": {name: int(counts[i, i]) for i, name in enumerate(names)},
         "top_dependencies": [{"p": round(p, 3), "given": a, "then": b} for p, a, b in pairs[:15]],
     }
 

@@ -9,6 +9,7 @@ from faceinsight.modeling.knowledge_faceinsight import (
     FaceInsightCorrelationConstraintModule,
     FaceInsightLogicalConstraintModule,
     build_correlation_matrix,
+    derive_knowledge,
     label_cooccurrence,
     mine_logic_rules,
     most_probable_consistent,
@@ -41,7 +42,8 @@ def test_correlation_matrix_ignores_masked_samples():
     mask = torch.tensor([[1, 1], [1, 1], [1, 0]])  # the third sample does not carry label 1
     c_hat = build_correlation_matrix(labels, mask, tau=0.9, omega=0.3)
     assert torch.isclose(c_hat[1, 0], torch.tensor(0.3))  # p(0|1) = 2/2
-    assert torch.isclose(c_hat[0, 1], torch.tensor(0.0))  # p(1|0) = 2/3 < 0.9
+    # p(1|0) = 2/2 over the samples that carry label 1 (counting the third, where 1 is unknown, gave 2/3)
+    assert torch.isclose(c_hat[0, 1], torch.tensor(0.3))
     # counted once and handed over (as derive_knowledge does): the same C_hat
     counts = label_cooccurrence(labels, mask)
     assert torch.equal(build_correlation_matrix(tau=0.9, omega=0.3, counts=counts), c_hat)
@@ -60,6 +62,38 @@ def test_mined_rules():
     assert {"type": "implication", "a": "Male", "b": "Goatee"} not in rules
     names = ["Bald", "Bangs", "Goatee", "Male"]
     assert mine_logic_rules(None, names, min_support=20, counts=label_cooccurrence(labels)) == rules
+
+
+def test_knowledge_from_a_mixture_counts_only_where_both_labels_are_known():
+    """The paper's protocol: one dataset labels attributes, another the expression. Labels never known together give
+    no rule and no edge (not p = 0, which would mine 'Smiling never with Happiness'); within a dataset they do."""
+    config = FaceInsightConfig(text_config=TEXT, binary_attributes=BINARY, categorical_facets=FACETS)
+    index = {name: i for i, name in enumerate(config.label_names)}
+    g = torch.Generator().manual_seed(0)
+    rows = []
+    for k in range(300):  # attributes only: Goatee implies Male, Bald never with Bangs
+        row = [-100] * config.num_label_nodes
+        bald, goatee = k % 3 == 0, k % 4 == 0
+        values = {"Bald": bald, "Bangs": not bald and k % 2 == 0, "Goatee": goatee, "Male": goatee or k % 5 < 2}
+        values.update({name: bool(torch.rand(1, generator=g) < 0.3) for name in ("Black_Hair", "Smiling")})
+        for name, value in values.items():
+            row[index[name]] = int(value)
+        rows.append(row)
+    for k in range(300):  # expression only
+        row = [-100] * config.num_label_nodes
+        for value in FACETS["expression"]:
+            row[index[f"expression:{value}"]] = int(value == FACETS["expression"][k % 3])
+        rows.append(row)
+    knowledge = derive_knowledge(rows, config)
+    rules = knowledge["logic_rules"]
+    assert {"type": "exclusion", "a": "Bald", "b": "Bangs"} in rules
+    assert {"type": "implication", "a": "Goatee", "b": "Male"} in rules
+    across = [r for r in rules if (":" in r["a"]) != (":" in r["b"])]
+    assert across == [], across  # no attribute-expression rule: never seen together
+    c_hat = torch.tensor(knowledge["correlation_matrix"])
+    attributes = [index[name] for name in BINARY]
+    expressions = [index[f"expression:{value}"] for value in FACETS["expression"]]
+    assert c_hat[attributes][:, expressions].abs().sum() == 0 and c_hat[expressions][:, attributes].abs().sum() == 0
 
 
 def test_adjacency_is_symmetrically_normalised_c_hat():
