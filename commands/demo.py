@@ -34,6 +34,10 @@ VARIANTS = {
 # The tiny LM starts random, so it trains in full: with LoRA (r=16 on every linear layer) it stays at 5.2 nats per
 # answer token after 500 steps and answers every yes/no question "No"; trained in full it reaches 0.36
 RECIPE_FLAGS = ["--train_language_model", "true"]
+# The paper's training protocol: a mixture of datasets that each label one task (CelebA/LFWA attributes, FairFace/
+# UTKFace age-gender-race, RAF-DB/AffectNet expression), here a third of the synthetic faces each; held-out faces
+# carry every label, so each task is scored on the same faces
+PROTOCOL = "synthetic:attributes,synthetic:age_gender_race,synthetic:expression"
 LLAVA_BASELINE = "LLaVA baseline"  # transformers' LlavaForConditionalGeneration, same sizes, recipe, data and seed
 QUESTIONS = [
     "What is the gender of this person? Options: male, female.",
@@ -49,7 +53,9 @@ class DemoSettings:
     a training to tell the variants apart; `--full` trains them for the README's table."""
 
     output_dir: str = "outputs/demo"
+    protocol: str = PROTOCOL
     train_faces: int = 2000
+    validation_faces: int = 500
     eval_faces: int = 500
     parser_faces: int = 1000
     parser_steps: int = 300
@@ -62,7 +68,16 @@ class DemoSettings:
 
 # --full: the README's table (about 51 minutes on 2 CPU cores); --quick: a smoke run of the same code (2 minutes)
 FULL = dict(eval_faces=1000, parser_steps=1500, steps=500, answer_faces=60)
-QUICK = dict(train_faces=48, eval_faces=40, parser_faces=24, parser_steps=4, steps=4, batch_size=8, answer_faces=2)
+QUICK = dict(
+    train_faces=48,
+    validation_faces=24,
+    eval_faces=40,
+    parser_faces=24,
+    parser_steps=4,
+    steps=4,
+    batch_size=8,
+    answer_faces=2,
+)
 
 
 class Steps:
@@ -104,9 +119,10 @@ def variant_arguments(base: Path, output_dir: Path, flags: list[str], settings: 
     options = {
         "model_name_or_path": base,
         "output_dir": output_dir,
-        "dataset_name": "synthetic",
+        "dataset_name": settings.protocol,
         "stage": "stage2",
         "num_train_faces": settings.train_faces,
+        "num_validation_faces": settings.validation_faces,
         "num_eval_faces": 0,
         "max_steps": settings.steps,
         "per_device_train_batch_size": settings.batch_size,
@@ -137,10 +153,10 @@ def train_llava_baseline(base: Path, output_dir: Path, settings: DemoSettings):
     from faceinsight import FaceInsightForConditionalGeneration
     from faceinsight.commands.train import parse_arguments
     from faceinsight.hub.build import TINY_IMAGE_SIZE, plain_llava_like
-    from faceinsight.training.face_datasets import synthetic_faces
     from faceinsight.training.instructions import to_conversations
+    from faceinsight.training.train import load_records
 
-    _, training_args, _ = parse_arguments(variant_arguments(base, output_dir, [], settings))
+    script_args, training_args, _ = parse_arguments(variant_arguments(base, output_dir, [], settings))
     set_seed(training_args.seed)
     source = FaceInsightForConditionalGeneration.from_pretrained(base, use_safetensors=True)
     model, processor = plain_llava_like(source.config, AutoProcessor.from_pretrained(base))
@@ -148,7 +164,7 @@ def train_llava_baseline(base: Path, output_dir: Path, settings: DemoSettings):
         getattr(model.model, part).load_state_dict(getattr(source.model, part).state_dict())
     model.lm_head.load_state_dict(source.lm_head.state_dict())
     model.model.vision_tower.requires_grad_(False)  # as in the variants: the tower stays as built
-    records, _ = synthetic_faces(settings.train_faces, training_args.seed, TINY_IMAGE_SIZE, "train")
+    records = load_records(script_args, TINY_IMAGE_SIZE, training_args.seed)[0]  # the variants' training faces
     conversations = to_conversations(records, source.config, seed=training_args.seed)
     dataset = conversations.remove_columns(["parsing_map", "face_labels"])
     # trained on the assistant's answers only, as FaceInsight's collator does (the template marks them)
@@ -250,6 +266,11 @@ def demo_report(settings, parser_report, scores, rules, answers, reload, out, pi
             if "generated_vs_structured" in answer
         },
         "description_scores": {name: answer["description_scores"] for name, answer in answers.items()},
+        "description_vs_structured": {
+            name: answer["description_vs_structured"]
+            for name, answer in answers.items()
+            if "description_vs_structured" in answer
+        },
         "answer_diversity": {
             name: answer_diversity(out / "generated_answers" / slug(name) / "answers.jsonl") for name in answers
         },
@@ -332,29 +353,36 @@ def score_variants(folders: dict[str, Path], processor, settings: DemoSettings):
     """Every variant's structured predictions on held-out faces, scored against the ground truth, beside the full
     model on exact maps and the train split's majority answers. Returns (faces, scores, loaded models, rules)."""
     from faceinsight import FaceInsightForConditionalGeneration
+    from faceinsight.commands.train import parse_arguments
     from faceinsight.evaluation.report import task_table
     from faceinsight.evaluation.structured import (
         majority_predictions,
         score_predictions,
         structured_predictions,
         targets_of,
+        without_logic,
     )
     from faceinsight.hub.build import TINY_IMAGE_SIZE
     from faceinsight.modeling.knowledge_faceinsight import held_out_rules
     from faceinsight.training.face_datasets import synthetic_faces
+    from faceinsight.training.train import load_records
 
-    held_out, _ = synthetic_faces(settings.eval_faces, settings.seed, TINY_IMAGE_SIZE, "test")
-    train_records, _ = synthetic_faces(settings.train_faces, settings.seed, TINY_IMAGE_SIZE, "train")
+    held_out, _ = synthetic_faces(settings.eval_faces, settings.seed, TINY_IMAGE_SIZE, "test")  # every label known
+    script_args = parse_arguments(variant_arguments(folders["full"], folders["full"], [], settings))[0]
+    train_records = load_records(script_args, TINY_IMAGE_SIZE, settings.seed)[0]  # the majority: of what trained
     schema = FaceInsightForConditionalGeneration.config_class.from_pretrained(folders["full"])
     targets = targets_of(held_out, schema)
     rules = held_out_rules(targets.tolist(), schema)
     scores, loaded = {}, {}
     for name, folder in folders.items():
         loaded[name] = FaceInsightForConditionalGeneration.from_pretrained(folder, use_safetensors=True).eval()
-        decisions, _ = structured_predictions(
+        decisions, probabilities = structured_predictions(
             loaded[name], processor, held_out, parsing_map_source=parsing_map_source(name)
         )
         scores[name] = score_predictions(decisions, targets, schema, rules)
+        if name == "full":  # the same model and probabilities, decided by thresholds instead of the LCM
+            thresholded = without_logic(probabilities, schema)
+            scores["full, thresholds"] = score_predictions(thresholded, targets, schema, rules)
     decisions, _ = structured_predictions(loaded["full"], processor, held_out, parsing_map_source="dataset")
     scores["full, exact maps"] = score_predictions(decisions, targets, schema, rules)
     majority = majority_predictions(targets_of(train_records, schema).tolist(), schema)
@@ -366,7 +394,7 @@ def score_variants(folders: dict[str, Path], processor, settings: DemoSettings):
 def write_pictures(model, processor, held_out, scores: dict, out: Path) -> list[Path]:
     from faceinsight.evaluation.report import plot_attribute_accuracy, plot_confusion_matrix, plot_variants
 
-    shown = {k: v for k, v in scores.items() if k != "full, exact maps"}
+    shown = {k: v for k, v in scores.items() if k not in ("full, exact maps", "full, thresholds")}
     full_and_majority = {k: scores[k] for k in ("full", "majority baseline")}
     expression = scores["full"]["tasks"]["expression"]
     return [
@@ -517,6 +545,7 @@ def parser():
     parser.add_argument("--output_dir", help=f"default: {DemoSettings.output_dir}")
     for name in (
         "train_faces",
+        "validation_faces",
         "eval_faces",
         "parser_faces",
         "parser_steps",
@@ -527,6 +556,10 @@ def parser():
     ):
         parser.add_argument(f"--{name}", type=int, help=f"default: {getattr(DemoSettings, name)}")
     parser.add_argument("--learning_rate", type=float, help=f"default: {DemoSettings.learning_rate}")
+    parser.add_argument(
+        "--protocol",
+        help=f"the training datasets, as `faceinsight train --dataset_name` takes them (default: {PROTOCOL})",
+    )
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="a smoke run of the same code at tiny sizes (2 minutes)")
     size.add_argument("--full", action="store_true", help=f"the README's table: {FULL} (about 51 minutes)")

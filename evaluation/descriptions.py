@@ -111,7 +111,8 @@ def score_descriptions(descriptions: list[str], labels: list[dict], schema) -> d
 
 
 def describe_and_score(pipe, records, schema, output_dir: Path, batch_size: int = 16, max_new_tokens: int = 64):
-    """Ask every record's image the description question, write `descriptions.jsonl`, return the scores."""
+    """Ask every record's image the description question, write `descriptions.jsonl`, return (the scores, the
+    descriptions)."""
     from faceinsight.evaluation.generated import ask
 
     images = list(records["image"])
@@ -123,4 +124,4 @@ def describe_and_score(pipe, records, schema, output_dir: Path, batch_size: int 
             handle.write(
                 json.dumps({"face": face, "description": description, "stated": stated, "truth": truth}) + "\n"
             )
-    return score_descriptions(descriptions, labels, schema)
+    return score_descriptions(descriptions, labels, schema), descriptions

@@ -93,8 +93,21 @@ def score_descriptions(model, processor, records, count: int, schema, output_dir
 
     pipe = pipeline("image-text-to-text", model=model, processor=processor)
     described = records.select(range(min(count, len(records))))
-    scores = describe_and_score(pipe, described, schema, output_dir, batch_size)
-    return {"description_scores": scores, "described_faces": len(described)}
+    scores, descriptions = describe_and_score(pipe, described, schema, output_dir, batch_size)
+    return {"description_scores": scores, "described_faces": len(described), "descriptions": descriptions}
+
+
+def decided_labels(decisions, schema) -> dict:
+    """One face's decisions (0/1 per label node) as labels: every trained binary attribute 0/1, each facet's decided
+    value (nodes no training covered, `schema.labelled_faces` 0, have no decision)."""
+    trained = schema.labelled_faces or [1] * len(schema.label_names)
+    labels = {a: int(decisions[i]) for i, a in enumerate(schema.binary_attributes) if trained[i] > 0}
+    for facet, indices in schema.facet_label_indices.items():
+        if any(trained[i] > 0 for i in indices):
+            labels[facet] = schema.categorical_facets[facet][
+                max(range(len(indices)), key=lambda k: decisions[indices[k]])
+            ]
+    return labels
 
 
 def evaluate(
@@ -118,6 +131,7 @@ def evaluate(
     for a free-text description and score its facts (`description_scores`, see evaluation/descriptions.py)."""
     import numpy as np
 
+    from faceinsight.evaluation.descriptions import score_descriptions as score_facts
     from faceinsight.evaluation.structured import (
         majority_predictions,
         paired_comparison,
@@ -151,14 +165,20 @@ def evaluate(
         report["scores"]["generated"] = answers.pop("score")
         generated_answers, asked = answers.pop("predictions"), answers.pop("asked")
         report.update(answers)
+    described = []
     if descriptions:
         report.update(score_descriptions(model, processor, records, descriptions, schema, output_dir, batch_size))
+        described = report.pop("descriptions")
     if structured:
         scores, decisions = structured_scores(model, processor, records, targets, rules, parsing_map_source)
         report["scores"].update(scores)
         report["structured_parsing_map_source"] = parsing_map_source
         if generated:  # the same model's two readings of the same faces, question by question
             report["generated_vs_structured"] = paired_comparison(generated_answers, decisions, targets, asked, schema)
+        if described:  # each stated fact against the same model's decision for that label node
+            decided = [decided_labels(row, schema) for row in decisions[: len(described)]]
+            # "precision": the share of stated facts that agree with the decision; "recall": of decided facts stated
+            report["description_vs_structured"] = score_facts(described, decided, schema)
     if train_records is not None:
         majority = majority_predictions(targets_of(train_records, schema).tolist(), schema)
         report["scores"]["majority_baseline"] = score_predictions(

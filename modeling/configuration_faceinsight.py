@@ -99,6 +99,10 @@ class FaceInsightConfig(LabelSpace, PreTrainedConfig):
             "b": node}`. One value per facet is implied by the schema, and DEFINITIONAL_RULES always hold.
         labelled_faces: per label node, the training faces that carried its label, summed over the runs that trained
             the head (0: a node no training data covered, whose predictions are untrained); None: not recorded.
+        decision_calibration: `{"scale": [...], "bias": [...]}` per label node, fitted on validation faces after
+            training (`fit_decision_calibration`): the probabilities the decisions and `predict_face_labels` give are
+            sigmoid(scale * logit + bias), a binary attribute's own Platt scaling, a facet's one temperature and a
+            bias per value (for the LCM's search this is the facet's softmax). None (the default): sigmoid(logit).
         lm_loss_weight / bce_loss_weight / logic_loss_weight: weights of the three loss parts.
     """
 
@@ -154,6 +158,7 @@ class FaceInsightConfig(LabelSpace, PreTrainedConfig):
     knowledge_word_token_ids: list[list[list[int]]] | None = None
     logic_rules: list[dict] | None = None
     labelled_faces: list[int] | None = None
+    decision_calibration: dict | None = None
 
     lm_loss_weight: float | int = 1.0
     bce_loss_weight: float | int = 1.0
@@ -227,6 +232,13 @@ class FaceInsightConfig(LabelSpace, PreTrainedConfig):
             raise ValueError(f"label_prompts has {len(self.label_prompts)} entries but the schema has {len(names)}")
         if self.labelled_faces is not None and len(self.labelled_faces) != len(names):
             raise ValueError(f"labelled_faces has {len(self.labelled_faces)} entries but the schema has {len(names)}")
+        for key in ("scale", "bias") if self.decision_calibration is not None else ():
+            values = self.decision_calibration.get(key)
+            if values is None or len(values) != len(names):
+                raise ValueError(
+                    f"decision_calibration[{key!r}] must hold one number per label node ({len(names)}), got "
+                    f"{None if values is None else len(values)}"
+                )
 
     def validate_placeholder_tokens(self):
         vocab_size = self.text_config.vocab_size

@@ -160,6 +160,45 @@ def write_knowledge(
     return knowledge
 
 
+def fit_decision_calibration(logits, targets, config, min_faces: int = 20, steps: int = 60) -> dict:
+    """`config.decision_calibration` fitted on validation faces (logits (V, N), targets 0/1/-100): per binary
+    attribute a Platt scaling (scale, bias) by binary cross-entropy, per categorical facet one temperature and a bias
+    per value by the facet's softmax cross-entropy, each on the faces that carry its label (at least `min_faces`,
+    else left as it is: scale 1, bias 0). A small pull towards (1, 0) keeps a fit on few faces tame; scales stay >= 0
+    (a head no better than chance gives its prior)."""
+    logits = torch.as_tensor(logits, dtype=torch.float32)
+    targets = torch.as_tensor(targets)
+    known = targets != -100
+    scale, bias = torch.ones(logits.shape[1]), torch.zeros(logits.shape[1])
+
+    def fit(columns, rows, loss_of):
+        a = torch.ones(1, requires_grad=True)
+        b = torch.zeros(len(columns), requires_grad=True)
+        optimiser = torch.optim.LBFGS([a, b], max_iter=steps, line_search_fn="strong_wolfe")
+        x = logits[rows][:, columns]
+
+        def closure():
+            optimiser.zero_grad()
+            loss = loss_of(a * x + b) + 1e-3 * ((a - 1).pow(2).sum() + b.pow(2).sum())
+            loss.backward()
+            return loss
+
+        optimiser.step(closure)
+        scale[columns], bias[columns] = a.detach().clamp(min=0), b.detach()
+
+    for i in range(len(config.binary_attributes)):
+        rows = known[:, i]
+        y = targets[rows, i].float()
+        if rows.sum() >= min_faces and 0 < y.mean() < 1:
+            fit([i], rows, lambda z, y=y: nn.functional.binary_cross_entropy_with_logits(z[:, 0], y))
+    for indices in config.facet_label_indices.values():
+        rows = known[:, indices].all(1)
+        if rows.sum() >= min_faces:
+            truth = targets[rows][:, indices].argmax(1)
+            fit(list(indices), rows, lambda z, truth=truth: nn.functional.cross_entropy(z, truth))
+    return {"scale": scale.tolist(), "bias": bias.tolist(), "faces": int(known.any(1).sum())}
+
+
 def held_out_rules(targets, schema, min_support: int = 20) -> list[dict]:
     """The rules a prediction is checked against for the violation rate: the schema's definitional rules and those
     that hold in the evaluated split's ground truth (the same for every model)."""
@@ -421,11 +460,24 @@ class FaceInsightLogicalConstraintModule(nn.Module):
         facet_membership = torch.zeros(len(config.categorical_facets), config.num_label_nodes)
         for row, indices in enumerate(config.facet_label_indices.values()):
             facet_membership[row, indices] = 1.0
+        calibration = config.decision_calibration or {}
+        scale = calibration.get("scale") or [1.0] * config.num_label_nodes
+        bias = calibration.get("bias") or [0.0] * config.num_label_nodes
         return {
             "exclusions": pairs["exclusion"],
             "implications": pairs["implication"],
             "facet_membership": facet_membership,
+            "calibration_scale": torch.tensor(scale, dtype=torch.float32),
+            "calibration_bias": torch.tensor(bias, dtype=torch.float32),
         }
+
+    def probabilities(self, face_label_logits: torch.Tensor) -> torch.Tensor:
+        """The probabilities decisions are made from: sigmoid of the logits, calibrated where the config holds a
+        `decision_calibration` (float32)."""
+        logits = face_label_logits.float()
+        return torch.sigmoid(
+            logits * self.calibration_scale.to(logits.device) + self.calibration_bias.to(logits.device)
+        )
 
     def loss(self, probabilities: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
         """Mean violation over every rule and facet constraint: p_a p_b for exclusions, p_a (1 - p_b) for

@@ -445,7 +445,7 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
                 return (2 * zero_one.to(read.dtype) - 1) * 8.0
 
             if self.config.knowledge_token_source == "decisions":  # what the structured prediction says, as certain
-                decided = self.logic_module.decide(torch.sigmoid(read.float()))
+                decided = self.logic_module.decide(self.logic_module.probabilities(read))
                 read = certain(decided)
             # knowledge teacher forcing (training only): for a random `knowledge_teacher_forcing` share of the faces,
             # the tokens read their known labels as certain logits (+-8) instead of the head's, so the LM learns to
@@ -764,7 +764,7 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
         visual tokens)."""
         image_outputs = self.model.get_image_features(pixel_values.to(self.device), parsing_maps, return_dict=True)
         logits = image_outputs.face_label_logits.float()
-        probabilities = torch.sigmoid(logits)
+        probabilities = self.model.logic_module.probabilities(logits)  # calibrated, where the config says how
         decisions = image_outputs.face_label_decisions  # made for the knowledge tokens, or not yet
         decisions = self.model.logic_module.decide(probabilities) if decisions is None else decisions.bool()
         labelled = self.config.labelled_faces

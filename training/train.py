@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from faceinsight.modeling.configuration_faceinsight import KNOWLEDGE_TOKEN_SOURCES
+from faceinsight.training.face_datasets import SPLITS
 from faceinsight.training.trainer import PARSING_MAP_SOURCES
 
 STAGES = ("stage1", "stage2")
@@ -44,12 +45,24 @@ class FaceInsightScriptArguments:
 
     dataset_name: str = _flag(
         "synthetic",
-        "synthetic, celeba, lfwa, fairface, utkface, rafdb, affectnet, "
-        "celebamask_hq, maadface, or a datasets folder saved with save_to_disk",
+        "synthetic, celeba, lfwa, fairface, utkface, rafdb, affectnet, celebamask_hq, maadface, or a datasets folder "
+        "saved with save_to_disk; several, comma-separated, train on their mixture (the paper's protocol: each "
+        "dataset labels its own tasks), e.g. celeba,fairface,rafdb; synthetic:attributes, synthetic:age_gender_race "
+        "and synthetic:expression are synthetic faces labelled for one task only",
     )
-    dataset_dir: str | None = _flag(None, "the dataset's root in its original layout")
-    num_train_faces: int = _flag(2000, "synthetic: training faces")
+    dataset_dir: str | None = _flag(
+        None, "the dataset's root in its original layout; with several datasets, one per non-synthetic one, in order"
+    )
+    dataset_weights: str | None = _flag(
+        None,
+        "with several datasets: comma-separated sampling weights, one per dataset (the share of training samples "
+        "each gives, oversampling the smaller until every face was seen; default: their sizes, each face once)",
+    )
+    num_train_faces: int = _flag(2000, "synthetic: training faces (shared equally by the synthetic parts)")
     num_eval_faces: int = _flag(500, "synthetic: held-out faces for the final report")
+    num_validation_faces: int = _flag(
+        500, "synthetic: validation faces for calibrating the decisions (real datasets: their validation split)"
+    )
     stage: str = _flag(
         "stage2",
         "training stage: stage1 (projectors + knowledge head) or stage2 (+ LoRA on the LM)",
@@ -82,6 +95,11 @@ class FaceInsightScriptArguments:
     )
     eval_parsing_map_source: str | None = _flag(
         None, "maps for the held-out report (default: as --parsing_map_source); 'parser' measures what a user gets"
+    )
+    calibrate_decisions: bool = _flag(
+        True,
+        "after training, calibrate the head's probabilities on the validation faces (per attribute, per facet) "
+        "before the LCM decides (config.decision_calibration); false keeps sigmoid(logit)",
     )
     use_correlation_graph: bool = _flag(True, "false: C_hat = identity (the no-CCM ablation)")
     use_logic_rules: bool = _flag(True, "false: no mined rules and no L_c (the no-LCM ablation)")
@@ -148,31 +166,116 @@ class TrainingRun:
 
 
 # -- the steps ------------------------------------------------------------------------------------------------------
-def load_records(script_args, image_size: int, seed: int):
-    """(train records, held-out records, reader's report) for the chosen dataset."""
+def dataset_parts(script_args) -> list[tuple[str, str | None]]:
+    """(name, folder) per dataset of --dataset_name, folders from --dataset_dir in order for the non-synthetic ones."""
+    names = [name.strip() for name in script_args.dataset_name.split(",") if name.strip()]
+    real = [name for name in names if name.split(":")[0] != "synthetic"]
+    folders = [d.strip() for d in (script_args.dataset_dir or "").split(",") if d.strip()]
+    if len(real) > 1 and len(folders) != len(real):
+        raise ValueError(
+            f"--dataset_dir: {len(real)} datasets that are not synthetic ({', '.join(real)}) need one folder each, "
+            f"comma-separated in the same order; got {len(folders)}"
+        )
+    folder_of = dict(zip(real, folders)) if len(real) > 1 else {name: script_args.dataset_dir for name in real}
+    return [(name, folder_of.get(name)) for name in names]
+
+
+def _read_part(name: str, folder: str | None, script_args, image_size: int, seed: int, part: tuple[int, int]):
+    """{split: records} and the reader's report of one dataset; the synthetic parts share the face counts
+    (`part` = (this synthetic part's index, how many there are)) and take disjoint faces."""
     from faceinsight.training import face_datasets
 
-    name = script_args.dataset_name
-    if name == "synthetic":
-        train, train_report = face_datasets.synthetic_faces(script_args.num_train_faces, seed, image_size, "train")
-        test, _ = face_datasets.synthetic_faces(script_args.num_eval_faces, seed, image_size, "test")
-        return train, test, train_report
+    if name.split(":")[0] == "synthetic":
+        task = name.split(":", 1)[1] if ":" in name else None
+        index, parts = part
+        splits, report = {}, None
+        for split, total in (
+            ("train", script_args.num_train_faces),
+            ("validation", script_args.num_validation_faces),
+            ("test", script_args.num_eval_faces),
+        ):
+            count = total // parts
+            splits[split], reported = face_datasets.synthetic_faces(
+                count, seed, image_size, split, start=index * count, task=task
+            )
+            report = report or reported
+        return splits, report
     records, report = face_datasets.read_named_dataset(
-        name, script_args.dataset_dir, script_args.on_error, verify_images=script_args.verify_images
+        name, folder, script_args.on_error, verify_images=script_args.verify_images
     )
-    train = records.filter(lambda split: split == "train", input_columns="split")
-    if len(train) == 0:
-        raise ValueError(
-            f"--dataset_name {name}: no training rows in {script_args.dataset_dir} (its splits: "
-            f"{report['splits']}); training needs some"
-        )
     if report.get("skipped"):
         print(f"skipped while reading {name}: {report['skipped']} (--on_error skip; also in training_report.json)")
-    test = records.filter(lambda split: split != "train", input_columns="split")
+    splits = {split: records.filter(lambda s, split=split: s == split, input_columns="split") for split in SPLITS}
+    if len(splits["train"]) == 0:
+        raise ValueError(
+            f"--dataset_name {name}: no training rows in {folder} (its splits: {report['splits']}); training needs some"
+        )
     if script_args.parsing_maps_dir:
-        train = face_datasets.attach_parsing_maps(train, script_args.parsing_maps_dir)
-        test = face_datasets.attach_parsing_maps(test, script_args.parsing_maps_dir) if len(test) else test
-    return train, test, report
+        splits = {
+            split: face_datasets.attach_parsing_maps(rows, script_args.parsing_maps_dir) if len(rows) else rows
+            for split, rows in splits.items()
+        }
+    return splits, report
+
+
+def mix_records(parts: list, weights: list[float] | None, seed: int):
+    """One training set from several: their concatenation (each face once), or with `weights` a random draw of
+    each sample's dataset by weight (datasets' `interleave_datasets`), the smaller oversampled until every face of
+    every dataset was drawn."""
+    import datasets
+
+    if len(parts) == 1:
+        return parts[0]
+    if weights is None:
+        return datasets.concatenate_datasets(parts)
+    total = sum(weights)
+    return datasets.interleave_datasets(
+        parts, probabilities=[w / total for w in weights], seed=seed, stopping_strategy="all_exhausted"
+    )
+
+
+def parse_weights(script_args, count: int) -> list[float] | None:
+    if script_args.dataset_weights is None:
+        return None
+    try:
+        weights = [float(w) for w in script_args.dataset_weights.split(",")]
+    except ValueError:
+        raise ValueError(f"--dataset_weights {script_args.dataset_weights}: give comma-separated numbers") from None
+    if len(weights) != count or min(weights) < 0 or sum(weights) <= 0:
+        raise ValueError(
+            f"--dataset_weights {script_args.dataset_weights}: give {count} non-negative weights (one per dataset of "
+            "--dataset_name), not all zero"
+        )
+    return weights
+
+
+def load_records(script_args, image_size: int, seed: int, with_validation: bool = False):
+    """(train records, held-out records, reader's report) for the chosen dataset or mixture of datasets; with
+    `with_validation`, (train, validation, held-out, report). A mixture's held-out and validation records are every
+    dataset's own, each face labelled as its dataset labels it."""
+    import datasets
+
+    parts = dataset_parts(script_args)
+    weights = parse_weights(script_args, len(parts))
+    synthetic = [name for name, _ in parts if name.split(":")[0] == "synthetic"]
+    read, reports = [], []
+    for name, folder in parts:
+        index = (synthetic.index(name), len(synthetic)) if name in synthetic else (0, 1)
+        splits, report = _read_part(name, folder, script_args, image_size, seed, index)
+        read.append(splits)
+        reports.append(report)
+    train = mix_records([splits["train"] for splits in read], weights, seed)
+    held = {
+        split: datasets.concatenate_datasets([splits[split] for splits in read]) for split in ("validation", "test")
+    }
+    report = reports[0]
+    if len(parts) > 1:
+        counts = {report["dataset"]: len(splits["train"]) for report, splits in zip(reports, read)}
+        report = {"dataset": script_args.dataset_name, "rows": len(train), "parts": reports, "train_faces": counts}
+        report["weights"] = weights
+    if with_validation:
+        return train, held["validation"], held["test"], report
+    return train, held["test"], report
 
 
 def load_model_and_processor(
@@ -278,8 +381,34 @@ def build_trainer(model, processor, train_records, script_args, training_args):
     )
 
 
-def save_trained(trainer, processor, script_args, model_args, output_dir: Path):
-    """The adapter on its own (when asked), then the Hub-ready folder with LoRA merged; returns the merged model."""
+@torch.no_grad()
+def calibrate_decisions(model, processor, validation, script_args) -> dict | None:
+    """`config.decision_calibration` fitted on the validation records (the head's logits against their labels), with
+    the maps the held-out report uses; None (and nothing written) without validation records."""
+    from faceinsight.modeling.knowledge_faceinsight import fit_decision_calibration
+    from faceinsight.training.instructions import encode_labels
+    from faceinsight.training.trainer import parsing_maps_from
+
+    if validation is None or len(validation) == 0:
+        print("no validation faces: the decisions stay uncalibrated (sigmoid of the head's logits)")
+        return None
+    source = script_args.eval_parsing_map_source or script_args.parsing_map_source
+    logits = []
+    for start in range(0, len(validation), 64):
+        batch = validation[start : start + 64]
+        maps = parsing_maps_from(source, batch["image"], batch.get("parsing_map") or [None] * len(batch["image"]))
+        inputs = processor.image_processor(batch["image"], parsing_maps=maps, return_tensors="pt")
+        logits.append(model.predict_face_labels(inputs["pixel_values"], inputs.get("parsing_maps")).logits.cpu())
+    targets = [encode_labels(json.loads(labels), model.config) for labels in validation["labels"]]
+    model.config.decision_calibration = fit_decision_calibration(torch.cat(logits), targets, model.config)
+    model.config.validate()
+    model.refresh_config_buffers()
+    return model.config.decision_calibration
+
+
+def save_trained(trainer, processor, script_args, model_args, output_dir: Path, validation=None):
+    """The adapter on its own (when asked), then the Hub-ready folder with LoRA merged, its decisions calibrated on
+    `validation` (with --calibrate_decisions); returns the merged model."""
     from faceinsight import FaceInsightForConditionalGeneration
     from faceinsight.hub.export import save_model_folder
 
@@ -296,6 +425,8 @@ def save_trained(trainer, processor, script_args, model_args, output_dir: Path):
     if hasattr(final, "merge_and_unload"):
         final = final.merge_and_unload()
     final.eval()
+    if script_args.calibrate_decisions:
+        calibrate_decisions(final, processor, validation, script_args)
     save_model_folder(final, processor, output_dir)
     return final
 
@@ -313,8 +444,10 @@ def run_training(script_args, training_args, model_args) -> TrainingRun | None:
         model_args, script_args.knowledge_tokens, script_args.ground_knowledge_words, script_args.knowledge_token_source
     )
     model.model.knowledge_teacher_forcing = script_args.knowledge_teacher_forcing  # training only, not saved
-    train_records, test_records, data_report = load_records(
-        script_args, processor.image_processor.size, training_args.seed
+    model.config.decision_calibration = None  # fitted anew after this training (calibrate_decisions)
+    model.refresh_config_buffers()
+    train_records, validation_records, test_records, data_report = load_records(
+        script_args, processor.image_processor.size, training_args.seed, with_validation=True
     )
     train_targets = [encode_labels(json.loads(labels), model.config) for labels in train_records["labels"]]
     # C_hat and rules from the training labels into the config (or the ablations' identity graph / no rules)
@@ -328,7 +461,8 @@ def run_training(script_args, training_args, model_args) -> TrainingRun | None:
     trainer.train(resume_from_checkpoint=resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir))
     if not trainer.is_world_process_zero():  # under accelerate/torchrun only the main process writes the folder
         return None
-    final = save_trained(trainer, processor, script_args, model_args, Path(training_args.output_dir))
+    output_dir = Path(training_args.output_dir)
+    final = save_trained(trainer, processor, script_args, model_args, output_dir, validation_records)
     return TrainingRun(final, processor, trainer, test_records, train_targets, knowledge, data_report, extra)
 
 
