@@ -110,7 +110,7 @@ def score_descriptions(descriptions: list[str], labels: list[dict], schema) -> d
     return scores
 
 
-def describe_and_score(pipe, records, schema, output_dir: Path, batch_size: int = 16, max_new_tokens: int = 64):
+def describe_and_score(pipe, records, schema, output_dir: Path, batch_size: int = 16, max_new_tokens: int = 128):
     """Ask every record's image the description question, write `descriptions.jsonl`, return (the scores, the
     descriptions)."""
     from faceinsight.evaluation.generated import ask

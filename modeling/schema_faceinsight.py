@@ -223,6 +223,99 @@ def label_phrase(name: str) -> str:
     return name.replace("_", " ").lower()
 
 
+# -- descriptions: how a face's facts are written, in training answers and in grounded descriptions alike ------------
+EXPRESSION_WORDS = {
+    "Surprise": "surprised",
+    "Fear": "afraid",
+    "Disgust": "disgusted",
+    "Happiness": "happy",
+    "Sadness": "sad",
+    "Anger": "angry",
+    "Neutral": "neutral",
+    "Contempt": "contemptuous",
+}
+STATES = {"Young", "Attractive", "Chubby", "Bald", "Blurry", "Smiling"}  # "is young", not "has young"
+NOT_STATED = {"Male", "No_Beard"}  # said by the gender, and by naming no beard
+NOTABLE_ABSENCES = ("Eyeglasses", "Wearing_Hat", "Smiling", "Bald", "Heavy_Makeup", "Goatee", "Mustache")  # said when 0
+DESCRIPTION_OPENINGS = ("The person in the image is {who}", "This is {who}", "The photo shows {who}")
+EXPRESSION_VERBS = ("looks", "appears")
+# a description cut into pieces (a word with the space before it, or a comma or full stop): the units whose token
+# ids the config keeps for grounded descriptions
+DESCRIPTION_PIECE = r" ?[^ .,]+|[.,]"
+
+
+def description_features(labels: dict) -> list[str]:
+    """The attributes present that a description lists with "has" (neither states nor worn), in the labels' order."""
+    present = [k for k, v in labels.items() if v == 1 and k not in NOT_STATED and k not in ("age", "gender", "race")]
+    return [k for k in present if k not in STATES and not k.startswith("Wearing_")]
+
+
+def description_absences(labels: dict) -> list[str]:
+    """The notable attributes a face lacks, any two of which a description may state."""
+    return [k for k in NOTABLE_ABSENCES if labels.get(k) == 0]
+
+
+def description_text(labels: dict, opening: int = 0, verb: int = 0, features=None, absences=()) -> str:
+    """Every known fact of a face in a few sentences: who (age bin, gender, race), the expression, the attributes
+    present (`features`: the order of the "has" list, default as in `labels`), and the notable absences named in
+    `absences`. `opening` and `verb` choose among DESCRIPTION_OPENINGS and EXPRESSION_VERBS."""
+    gender = labels.get("gender")
+    noun = {"Male": "man", "Female": "woman"}.get(gender, "person")
+    pronoun = {"Male": "He", "Female": "She"}.get(gender, "The person")
+    who = f"a {label_phrase(labels['race'])} {noun}" if "race" in labels else f"a {noun}"
+    aged = f", aged {labels['age']}." if "age" in labels else "."
+    sentences = [DESCRIPTION_OPENINGS[opening].format(who=who) + aged]
+    if "expression" in labels:
+        word = EXPRESSION_WORDS.get(labels["expression"], label_phrase(labels["expression"]))
+        sentences.append(f"{pronoun} {EXPRESSION_VERBS[verb]} {word}.")
+    present = [k for k, v in labels.items() if v == 1 and k not in NOT_STATED and k not in ("age", "gender", "race")]
+    states = [label_phrase(k) for k in present if k in STATES]
+    worn = [label_phrase(k).removeprefix("wearing ") for k in present if k.startswith("Wearing_")]
+    listed_features = [label_phrase(k) for k in (description_features(labels) if features is None else features)]
+    for verb_phrase, items in (("is", states), ("has", listed_features), ("is wearing", worn)):
+        if items:  # "a", "a and b", "a, b and c"
+            listed = items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+            sentences.append(f"{pronoun} {verb_phrase} {listed}.")
+    for name in absences:
+        if name in STATES:
+            sentences.append(f"{pronoun} is not {label_phrase(name)}.")
+        elif name.startswith("Wearing_"):
+            sentences.append(f"{pronoun} is not wearing a {label_phrase(name).removeprefix('wearing ')}.")
+        else:
+            sentences.append(f"{pronoun} has no {label_phrase(name)}.")
+    return " ".join(sentences)
+
+
+def description_variants(labels: dict) -> list[str]:
+    """The descriptions a grounded description may be: every opening and expression verb, with any two of the
+    notable absences (in NOTABLE_ABSENCES' order), the features in the labels' order."""
+    absent = description_absences(labels)
+    pairs = [(a,) for a in absent] if len(absent) < 2 else []
+    pairs += [(a, b) for k, a in enumerate(absent) for b in absent[k + 1 :]]
+    verbs = range(len(EXPRESSION_VERBS)) if "expression" in labels else (0,)
+    return [
+        description_text(labels, opening, verb, absences=pair)
+        for opening in range(len(DESCRIPTION_OPENINGS))
+        for verb in verbs
+        for pair in pairs or [()]
+    ]
+
+
+def description_vocabulary(binary_attributes, categorical_facets: dict) -> list[str]:
+    """Every piece (DESCRIPTION_PIECE) a description of this schema can hold, for the builder to spell."""
+    import re
+
+    texts = [opening.format(who="a man woman person") for opening in DESCRIPTION_OPENINGS]
+    texts += ["He She The person is has is wearing not wearing a no and aged", *EXPRESSION_VERBS]
+    texts += [label_phrase(name) for name in binary_attributes]
+    texts += [label_phrase(value) for values in categorical_facets.values() for value in values]
+    texts += list(EXPRESSION_WORDS.values())
+    pieces = {
+        piece for text in texts for variant in (text, " " + text) for piece in re.findall(DESCRIPTION_PIECE, variant)
+    }
+    return sorted(pieces | {",", "."})
+
+
 def default_label_prompt(node_name: str) -> str:
     """The text whose token embeddings are a label node's input to the CCM's GCN (T_p^0 in the paper)."""
     if ":" in node_name:
@@ -256,6 +349,17 @@ class LabelSpace:
     def facet_label_indices(self) -> dict[str, list[int]]:
         """The label-node indices of each facet's values."""
         return facet_node_indices(self.binary_attributes, self.categorical_facets)
+
+    def decided_labels(self, decisions) -> dict:
+        """One face's 0/1 decisions over the label nodes as labels: each binary attribute 0/1 and each facet's
+        decided value, leaving out what no training covered (`labelled_faces` 0: the head has no decision there)."""
+        trained = getattr(self, "labelled_faces", None) or [1] * self.num_label_nodes
+        labels = {a: int(decisions[i]) for i, a in enumerate(self.binary_attributes) if trained[i] > 0}
+        for facet, indices in self.facet_label_indices.items():
+            if any(trained[i] > 0 for i in indices):
+                chosen = max(range(len(indices)), key=lambda k: float(decisions[indices[k]]))
+                labels[facet] = self.categorical_facets[facet][chosen]
+        return labels
 
     @property
     def definitional_rules(self) -> list[dict]:

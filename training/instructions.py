@@ -8,7 +8,18 @@ import random
 
 import datasets
 
-from faceinsight.modeling.schema_faceinsight import categorical_node_name
+from faceinsight.modeling.schema_faceinsight import (  # noqa: F401 (EXPRESSION_WORDS, STATES, ...: their old home)
+    DESCRIPTION_OPENINGS,
+    EXPRESSION_VERBS,
+    EXPRESSION_WORDS,
+    NOT_STATED,
+    NOTABLE_ABSENCES,
+    STATES,
+    categorical_node_name,
+    description_absences,
+    description_features,
+    description_text,
+)
 from faceinsight.modeling.schema_faceinsight import label_phrase as phrase
 
 FACET_QUESTIONS = {
@@ -38,19 +49,6 @@ DESCRIBE_QUESTIONS = [
     "Describe the person's face: age, gender, expression and attributes.",
     "Can you give a detailed description of the person in the image?",
 ]
-EXPRESSION_WORDS = {
-    "Surprise": "surprised",
-    "Fear": "afraid",
-    "Disgust": "disgusted",
-    "Happiness": "happy",
-    "Sadness": "sad",
-    "Anger": "angry",
-    "Neutral": "neutral",
-    "Contempt": "contemptuous",
-}
-STATES = {"Young", "Attractive", "Chubby", "Bald", "Blurry", "Smiling"}  # "is young", not "has young"
-NOT_STATED = {"Male", "No_Beard"}  # said by the gender, and by naming no beard
-NOTABLE_ABSENCES = ("Eyeglasses", "Wearing_Hat", "Smiling", "Bald", "Heavy_Makeup", "Goatee", "Mustache")  # said when 0
 
 
 def encode_labels(labels: dict, config) -> list[int]:
@@ -71,36 +69,16 @@ def encode_labels(labels: dict, config) -> list[int]:
 
 
 def describe(labels: dict, rng: random.Random | None = None) -> str:
-    """Every known fact of a face in a few varied sentences: who (age bin, gender, race), the expression, the
-    attributes present, and up to two notable absences. What `evaluation/descriptions.py` reads back (tested)."""
+    """Every known fact of a face in a few varied sentences (`description_text`): who (age bin, gender, race), the
+    expression, the attributes present in a random order, and up to two notable absences. What
+    `evaluation/descriptions.py` reads back (tested)."""
     rng = rng or random.Random(0)
-    gender = labels.get("gender")
-    noun = {"Male": "man", "Female": "woman"}.get(gender, "person")
-    pronoun = {"Male": "He", "Female": "She"}.get(gender, "The person")
-    who = f"a {phrase(labels['race'])} {noun}" if "race" in labels else f"a {noun}"
-    opening = rng.choice(["The person in the image is {who}", "This is {who}", "The photo shows {who}"])
-    sentences = [opening.format(who=who) + (f", aged {labels['age']}." if "age" in labels else ".")]
-    if "expression" in labels:
-        word = EXPRESSION_WORDS.get(labels["expression"], phrase(labels["expression"]))
-        sentences.append(rng.choice([f"{pronoun} looks {word}.", f"{pronoun} appears {word}."]))
-    present = [k for k, v in labels.items() if v == 1 and k not in NOT_STATED and k not in ("age", "gender", "race")]
-    states = [phrase(k) for k in present if k in STATES]
-    worn = [phrase(k).removeprefix("wearing ") for k in present if k.startswith("Wearing_")]
-    features = [phrase(k) for k in present if k not in STATES and not k.startswith("Wearing_")]
+    opening = rng.choice(range(len(DESCRIPTION_OPENINGS)))
+    verb = rng.choice(range(len(EXPRESSION_VERBS))) if "expression" in labels else 0
+    features = description_features(labels)
     rng.shuffle(features)
-    for verb, items in (("is", states), ("has", features), ("is wearing", worn)):
-        if items:  # "a", "a and b", "a, b and c"
-            listed = items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-            sentences.append(f"{pronoun} {verb} {listed}.")
-    absent = [k for k in NOTABLE_ABSENCES if labels.get(k) == 0]
-    for name in rng.sample(absent, min(2, len(absent))):
-        if name in STATES:
-            sentences.append(f"{pronoun} is not {phrase(name)}.")
-        elif name.startswith("Wearing_"):
-            sentences.append(f"{pronoun} is not wearing a {phrase(name).removeprefix('wearing ')}.")
-        else:
-            sentences.append(f"{pronoun} has no {phrase(name)}.")
-    return " ".join(sentences)
+    absent = description_absences(labels)
+    return description_text(labels, opening, verb, features, rng.sample(absent, min(2, len(absent))))
 
 
 # questions per training conversation: each answer is trained on, for one encoding of the image (a single question
