@@ -38,7 +38,8 @@ RECIPE_FLAGS = ["--train_language_model", "true"]
 # UTKFace age-gender-race, RAF-DB/AffectNet expression), here a third of the synthetic faces each; held-out faces
 # carry every label, so each task is scored on the same faces
 PROTOCOL = "synthetic:attributes,synthetic:age_gender_race,synthetic:expression"
-LLAVA_BASELINE = "LLaVA baseline"  # transformers' LlavaForConditionalGeneration, same sizes, recipe, data and seed
+LLAVA_BASELINE = "LLaVA baseline"
+FREE_DESCRIPTIONS = "full, free descriptions"  # the full model's descriptions without grounding (not a training)  # transformers' LlavaForConditionalGeneration, same sizes, recipe, data and seed
 QUESTIONS = [
     "What is the gender of this person? Options: male, female.",
     "Which facial expression does this person show? Options: surprise, fear, disgust, happiness, sadness, "
@@ -233,7 +234,9 @@ def run_demo(settings: DemoSettings) -> dict:
     full_processor = answers["full"]["processor"]
     with steps("write pictures and the model card", "pictures and card"):
         pictures = write_pictures(loaded["full"], full_processor, held_out, scores, out)
-        generated = {name: answer["scores"]["generated"] for name, answer in answers.items()}
+        generated = {
+            name: answer["scores"]["generated"] for name, answer in answers.items() if name != FREE_DESCRIPTIONS
+        }
         write_model_card(loaded["full"].config, scores, generated, parser_report, settings, out / "model")
     with steps(
         "reload the folder in a fresh process (AutoModel + pipeline, trust_remote_code) and ask it",
@@ -249,6 +252,7 @@ def run_demo(settings: DemoSettings) -> dict:
 
 def demo_report(settings, parser_report, scores, rules, answers, reload, out, pictures, steps) -> dict:
     """What `demo_report.json` holds (see the README's "The demo")."""
+    answered = {name: answer for name, answer in answers.items() if name != FREE_DESCRIPTIONS}
     return {
         "settings": asdict(settings),
         "parser": {k: parser_report[k] for k in ("mean_iou", "baseline_mean_iou", "per_class_iou")},
@@ -256,10 +260,10 @@ def demo_report(settings, parser_report, scores, rules, answers, reload, out, pi
         "rules_from_held_out_ground_truth": len(rules),
         "generated_answers": {
             "faces": settings.answer_faces,
-            "questions": {name: answer["questions"] for name, answer in answers.items()},
-            "unreadable": {name: answer["unreadable_answers"] for name, answer in answers.items()},
+            "questions": {name: answer["questions"] for name, answer in answered.items()},
+            "unreadable": {name: answer["unreadable_answers"] for name, answer in answered.items()},
         },
-        "generated_scores": {name: answer["scores"]["generated"] for name, answer in answers.items()},
+        "generated_scores": {name: answer["scores"]["generated"] for name, answer in answered.items()},
         "generated_vs_structured": {
             name: answer["generated_vs_structured"]
             for name, answer in answers.items()
@@ -272,7 +276,7 @@ def demo_report(settings, parser_report, scores, rules, answers, reload, out, pi
             if "description_vs_structured" in answer
         },
         "answer_diversity": {
-            name: answer_diversity(out / "generated_answers" / slug(name) / "answers.jsonl") for name in answers
+            name: answer_diversity(out / "generated_answers" / slug(name) / "answers.jsonl") for name in answered
         },
         "fresh_process": {k: reload[k] for k in ("AutoModel", "answers", "truth", "faceinsight_imported")},
         "model_dir": str(out / "model"),
@@ -309,6 +313,17 @@ def ask_every_model(models: dict, held_out, faces: int, out: Path) -> dict:
             model, processor, records, None, folder, name, descriptions=faces, parsing_map_source=maps
         )
         reports[name]["processor"] = processor
+    full = models["full"][0]
+    if full.config.grounded_descriptions:  # the same model's descriptions generated freely, for comparison
+        print(f"--- {FREE_DESCRIPTIONS}", flush=True)
+        full.config.grounded_descriptions = False
+        try:
+            folder = out / "generated_answers" / slug(FREE_DESCRIPTIONS)
+            reports[FREE_DESCRIPTIONS] = evaluate(
+                full, models["full"][1], records, None, folder, FREE_DESCRIPTIONS, generated=False, descriptions=faces
+            )
+        finally:
+            full.config.grounded_descriptions = True
     return reports
 
 
@@ -481,6 +496,10 @@ def print_report(report: dict) -> None:
     )
     print(paired_table(report["generated_vs_structured"]))
     print_descriptions(report["description_scores"], generated["faces"])
+    print(
+        "\nthe same descriptions against each model's own decisions (agreement of stated facts / decided facts stated):"
+    )
+    print_descriptions(report["description_vs_structured"], generated["faces"], header=False)
     print_diversity(report["answer_diversity"]["full"], generated["faces"])
     print(
         f"\nparser: held-out mean IoU {report['parser']['mean_iou']:.3f} "
@@ -503,14 +522,20 @@ def print_report(report: dict) -> None:
     print(f"took {report['total_seconds']:.0f} s: " + ", ".join(f"{k} {v:.0f} s" for k, v in report["seconds"].items()))
 
 
-def print_descriptions(description_scores: dict, faces: int) -> None:
+def print_descriptions(description_scores: dict, faces: int, header: bool = True) -> None:
     """Fact precision (1 - hallucination rate) / recall per task and model; '-' where nothing was stated."""
     tasks = ("attributes", "age", "gender", "race", "expression")
-    print(f"\ndescriptions of {faces} faces: fact precision / recall per task (precision's 95% interval in the report)")
+    if header:
+        print(
+            f"\ndescriptions of {faces} faces: fact precision / recall per task (precision's 95% interval in the report)"
+        )
     print(f"{'model':<22}" + "".join(f"{task:>16}" for task in tasks))
     for name, scores in description_scores.items():
         cells = []
         for task in tasks:
+            if task not in scores:
+                cells.append("- / -")
+                continue
             precision, recall = scores[task]["precision"], scores[task]["recall"]
             cells.append(
                 f"{'-' if precision is None else f'{precision:.2f}'} / {'-' if recall is None else f'{recall:.2f}'}"

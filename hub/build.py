@@ -16,7 +16,13 @@ from transformers import (
 from faceinsight.hub.tokenizer import IMAGE_TOKEN, PARSING_TOKEN, build_tiny_tokenizer
 from faceinsight.modeling.configuration_faceinsight import FaceInsightConfig
 from faceinsight.modeling.modeling_faceinsight import FaceInsightForConditionalGeneration
-from faceinsight.modeling.schema_faceinsight import PARSER_LABELS, label_phrase
+from faceinsight.modeling.schema_faceinsight import (
+    DESCRIPTION_PIECE,
+    PARSER_LABELS,
+    description_text,
+    description_vocabulary,
+    label_phrase,
+)
 from faceinsight.processing.image_processing_faceinsight import FaceInsightImageProcessor
 from faceinsight.processing.processing_faceinsight import FaceInsightProcessor
 
@@ -96,6 +102,35 @@ def _word_ids_in_context(tokenizer, context: str, word: str) -> list[int] | None
     return None
 
 
+def description_token_ids(tokenizer: PreTrainedTokenizerBase, config: FaceInsightConfig) -> dict | None:
+    """What grounded descriptions spell (`config.description_token_ids`): every piece a description of this schema
+    can hold, a word with the space before it in context (" {}", as `knowledge_word_token_ids` finds it) or a
+    piece standing first, and each trained description question alone and after a space. None where the pieces do
+    not decode back to a description's text in this tokenizer (then no description is grounded)."""
+    import re
+
+    from faceinsight.training.instructions import DESCRIBE_QUESTIONS
+
+    pieces = {}
+    for piece in description_vocabulary(config.binary_attributes, config.categorical_facets):
+        spaced = piece.startswith(" ") and tokenizer.is_fast
+        ids = _word_ids_in_context(tokenizer, " {}", piece[1:]) if spaced else None
+        pieces[piece] = ids or tokenizer(piece, add_special_tokens=False)["input_ids"]
+    facets = {facet: values[0] for facet, values in config.categorical_facets.items()}
+    sample = description_text({**facets, **dict.fromkeys(config.binary_attributes[:3], 1)}, absences=("Eyeglasses",))
+    spelled = [i for piece in re.findall(DESCRIPTION_PIECE, sample) for i in pieces[piece]]
+    if tokenizer.decode(spelled) != sample:
+        logger.warning("this tokenizer does not spell descriptions piece by piece; descriptions are not grounded")
+        return None
+    questions = []
+    for question in DESCRIBE_QUESTIONS:
+        alone = tokenizer(question, add_special_tokens=False)["input_ids"]
+        for ids in (alone, _word_ids_in_context(tokenizer, " {}", question) if tokenizer.is_fast else None):
+            if ids and ids not in questions:
+                questions.append(ids)
+    return {"questions": questions, "pieces": pieces}
+
+
 def make_processor(
     config: FaceInsightConfig, tokenizer, image_size: int, image_mean, image_std, chat_template: str | None = None
 ) -> FaceInsightProcessor:
@@ -136,11 +171,13 @@ def build_config(vision_config, text_config, parser_config, tokenizer, parsing_s
         knowledge_tokens=True,
         ground_knowledge_words=True,
         knowledge_token_source="decisions",
+        grounded_descriptions=True,
     )
     kwargs.update(overrides)
     config = FaceInsightConfig(**kwargs)
     config.label_prompt_token_ids = label_prompt_token_ids(tokenizer, config.label_prompts)
     config.knowledge_word_token_ids = knowledge_word_token_ids(tokenizer, config)
+    config.description_token_ids = description_token_ids(tokenizer, config)
     config.validate()
     return config
 

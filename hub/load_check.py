@@ -67,6 +67,12 @@ def check_full_folder(folder: str, face: Image.Image, questions: list[str]) -> d
     answer = pipe(text=chat, generate_kwargs=GREEDY)
     report["pipeline_roles"] = [m["role"] for m in answer[0]["generated_text"]]
     report["pipeline_answer_type"] = type(answer[0]["generated_text"][-1]["content"]).__name__
+    if model.config.grounded_descriptions:  # the description the pipeline writes, beside the decisions it states
+        question = "Can you give a detailed description of the person in the image?"
+        chat = [{"role": "user", "content": [{"type": "image", "image": face}, {"type": "text", "text": question}]}]
+        output = pipe(text=chat, generate_kwargs={"max_new_tokens": 160, "do_sample": False}, return_full_text=False)
+        report["description"] = output[0]["generated_text"]
+        report["decided_labels"] = model.config.decided_labels(predictions.decisions[0].tolist())
     report["answers"] = {}
     for question in questions:
         chat = [{"role": "user", "content": [{"type": "image", "image": face}, {"type": "text", "text": question}]}]

@@ -91,6 +91,11 @@ class FaceInsightConfig(LabelSpace, PreTrainedConfig):
             model's answer, carry that token, so the answer to "Does this person have the attribute 'eyeglasses'?"
             starts from what the head perceives about eyeglasses. Off (the default) or without ids, no word is
             grounded; the builders turn it on.
+        grounded_descriptions / description_token_ids: asked for a description with a question the model was
+            trained on ("Can you give a detailed description of the person in the image?"), generation writes only
+            the facts the head decided (`FaceInsightGroundedDescriptions`), in the words training descriptions use;
+            the ids are `{"questions": [ids, ...], "pieces": {piece: ids}}`, spelled by the builder, which owns the
+            tokenizer. Off (the default) or without ids, a description is generated freely; the builders turn it on.
         knowledge_token_source: what the knowledge tokens carry: "probabilities" (the default: the head's
             probabilities, so the LM also sees how sure the head is) or "decisions" (its logic-consistent decisions,
             as certain as the labels that teacher forcing shows, so an answer reads what the structured prediction
@@ -156,6 +161,8 @@ class FaceInsightConfig(LabelSpace, PreTrainedConfig):
     ground_knowledge_words: bool = False
     knowledge_token_source: str = "probabilities"
     knowledge_word_token_ids: list[list[list[int]]] | None = None
+    grounded_descriptions: bool = False
+    description_token_ids: dict | None = None
     logic_rules: list[dict] | None = None
     labelled_faces: list[int] | None = None
     decision_calibration: dict | None = None
@@ -270,6 +277,23 @@ class FaceInsightConfig(LabelSpace, PreTrainedConfig):
             raise ValueError(
                 f"knowledge_token_source={self.knowledge_token_source!r}; expected one of {KNOWLEDGE_TOKEN_SOURCES}"
             )
+
+    def validate_description_token_ids(self):
+        if self.description_token_ids is None:
+            return
+        vocab_size = self.text_config.vocab_size
+        spelled = dict(self.description_token_ids.get("pieces") or {})
+        spelled.update(
+            {f"question {k}": ids for k, ids in enumerate(self.description_token_ids.get("questions") or [])}
+        )
+        if not spelled:
+            raise ValueError("description_token_ids must hold 'questions' and 'pieces' (token ids), or be None")
+        for piece, ids in spelled.items():
+            if not ids or any(not 0 <= int(i) < vocab_size for i in ids):
+                raise ValueError(
+                    f"description_token_ids for {piece!r} is empty or has ids outside the vocabulary "
+                    f"(vocab_size={vocab_size}): {ids}"
+                )
 
     def validate_knowledge_word_token_ids(self):
         if self.knowledge_word_token_ids is None:

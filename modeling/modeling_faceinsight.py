@@ -33,13 +33,14 @@ This file is uploaded to the Hub as remote code: it imports only `torch`, `trans
 """
 
 import math
+import re
 import warnings
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoModel, AutoModelForSemanticSegmentation, GenerationMixin, PreTrainedModel
+from transformers import AutoModel, AutoModelForSemanticSegmentation, GenerationMixin, LogitsProcessor, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_outputs import (
@@ -60,7 +61,7 @@ from .knowledge_faceinsight import (
     FaceInsightKnowledgeTokens,
     FaceInsightLogicalConstraintModule,
 )
-from .schema_faceinsight import FACE_PARTS, PARSE_THIS_IMAGE
+from .schema_faceinsight import DESCRIPTION_PIECE, FACE_PARTS, PARSE_THIS_IMAGE, description_variants
 
 UNKNOWN_PARSING_LABEL = PARSE_THIS_IMAGE  # the earlier name
 
@@ -230,6 +231,36 @@ class FaceInsightParserInputNormalizer(nn.Module):
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return pixel_values * self.scale.to(pixel_values.dtype) + self.shift.to(pixel_values.dtype)
+
+
+DESCRIPTION_PROMPT_WINDOW = 16  # a description question ends at most this many tokens before generation starts
+
+
+class FaceInsightGroundedDescriptions(LogitsProcessor):
+    """Descriptions that state only what the knowledge head decided: transformers' `LogitsProcessor` hook, which
+    `generate` (and so `pipeline("image-text-to-text")`) applies. Per row asking for a description, `candidates` are
+    the token ids of every description the decisions allow (`description_variants`: the facts decided, in the words
+    and sentence order training descriptions use, with any opening, verb and pair of notable absences); at each step
+    only the tokens that continue one of them are left, and the end-of-sequence token once one is complete. The LM
+    chooses among them by its own scores; a row with no candidates (another question) is left as it is."""
+
+    def __init__(self, candidates: list[list[list[int]] | None], prompt_length: int, eos_token_id: int):
+        self.candidates, self.prompt_length, self.eos_token_id = candidates, prompt_length, eos_token_id
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        constrained = scores.clone()
+        for row, sequences in enumerate(self.candidates):
+            if not sequences:
+                continue
+            written = input_ids[row, self.prompt_length :].tolist()
+            alive = [sequence for sequence in sequences if sequence[: len(written)] == written]
+            if not alive:  # a finished row (padding after its end) or one written past the constraint
+                continue
+            allowed = sorted({seq[len(written)] if len(seq) > len(written) else self.eos_token_id for seq in alive})
+            keep = torch.full_like(scores[row], -math.inf)
+            keep[allowed] = scores[row, allowed]
+            constrained[row] = keep
+        return constrained
 
 
 class FaceInsightPreTrainedModel(PreTrainedModel):
@@ -630,7 +661,7 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
     def resize_token_embeddings(self, *args, **kwargs):
         """As transformers' resize; label prompts whose token ids a smaller vocabulary drops become learned node
         inputs of the CCM, starting from what the prompts gave before the resize, and if it drops a grounded word's
-        tokens, no word is grounded."""
+        tokens, no word is grounded (nor a description, if it drops one of theirs)."""
         head = self.model.correlation_module
         before = head.node_inputs(self.get_input_embeddings()).detach().clone()
         embeddings = super().resize_token_embeddings(*args, **kwargs)
@@ -642,6 +673,11 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
         if words is not None and any(i >= embeddings.num_embeddings for names in words for ids in names for i in ids):
             self.config.knowledge_word_token_ids = None
             self.refresh_config_buffers()
+        spelled = self.config.description_token_ids  # and so are the descriptions' (then none is grounded)
+        if spelled is not None:
+            spellings = [*spelled["questions"], *spelled["pieces"].values()]
+            if any(i >= embeddings.num_embeddings for ids in spellings for i in ids):
+                self.config.description_token_ids = None
         return embeddings
 
     # -- the loss: LM + the attribute head's BCE and logic terms, weighted here only ---------------------------------
@@ -790,6 +826,68 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
         _renamed("FaceInsightForConditionalGeneration.face_shares", "predict_face_labels(...).face_shares")
         parts = [int(i) for i, name in self.config.parser_config.id2label.items() if name in FACE_PARTS]
         return torch.isin(parsing_maps, torch.tensor(parts, device=parsing_maps.device)).flatten(1).float().mean(1)
+
+    # -- grounded descriptions ------------------------------------------------------------------------------------------
+    def _get_logits_processor(self, generation_config, *args, **kwargs):
+        """transformers' logits processors, plus `FaceInsightGroundedDescriptions` for the rows that ask for a
+        description (`config.grounded_descriptions`)."""
+        processors = super()._get_logits_processor(generation_config, *args, **kwargs)
+        grounded = self.grounded_description_processor(
+            kwargs.get("encoder_input_ids"), kwargs.get("model_kwargs") or {}, generation_config
+        )
+        if grounded is not None:
+            processors.append(grounded)
+        return processors
+
+    def grounded_description_processor(self, prompt_ids, model_kwargs: dict, generation_config):
+        """The processor that keeps each description to its image's decisions, or None where there is nothing to
+        ground: the config's switch off, no prompt ids or images, no end-of-sequence token, no row asking for a
+        description. `prompt_ids` are generate's inputs before beams or returned sequences repeat them."""
+        spelled = self.config.description_token_ids
+        image_outputs = (model_kwargs.get("mm_encoder_outputs") or {}).get("image")
+        eos = generation_config.eos_token_id
+        eos = eos[0] if isinstance(eos, (list, tuple)) and eos else eos
+        if not (self.config.grounded_descriptions and spelled) or prompt_ids is None or image_outputs is None:
+            return None
+        if eos is None or prompt_ids.dim() != 2 or prompt_ids.is_floating_point():
+            return None
+        expand = max(generation_config.num_beams or 1, generation_config.num_return_sequences or 1)
+        rows = prompt_ids.repeat_interleave(expand, dim=0)  # as generate expands them, and their images with them
+        per_row = (rows == self.config.image_token_id).sum(-1) // self.config.image_seq_length
+        last_images = torch.where(per_row > 0, per_row.cumsum(0) - 1, -1)  # each row's last image, -1 for none
+        decisions = image_outputs.face_label_decisions
+        if decisions is None:
+            logic = self.model.logic_module
+            decisions = logic.decide(logic.probabilities(image_outputs.face_label_logits))
+        candidates = []
+        for row, last_image in zip(rows.tolist(), last_images.tolist()):
+            asks = last_image >= 0 and self._asks_for_description(row, spelled["questions"])
+            candidates.append(self.description_candidates(decisions[last_image]) if asks else None)
+        if not any(candidates):
+            return None
+        return FaceInsightGroundedDescriptions(candidates, prompt_ids.shape[1], int(eos))
+
+    @staticmethod
+    def _asks_for_description(row: list[int], questions: list[list[int]]) -> bool:
+        """A description question's tokens end within DESCRIPTION_PROMPT_WINDOW tokens of the prompt's end."""
+        for question in questions:
+            tail = row[-(DESCRIPTION_PROMPT_WINDOW + len(question)) :]
+            for start in range(len(tail) - len(question) + 1):
+                if tail[start : start + len(question)] == question:
+                    return True
+        return False
+
+    def description_candidates(self, decisions: torch.Tensor) -> list[list[int]] | None:
+        """The token ids of every description one face's decisions allow (None when a piece has no spelling)."""
+        pieces = self.config.description_token_ids["pieces"]
+        labels = self.config.decided_labels(decisions.tolist())
+        candidates = []
+        for text in description_variants(labels):
+            spelled = [pieces.get(piece) for piece in re.findall(DESCRIPTION_PIECE, text)]
+            if any(ids is None for ids in spelled):
+                return None
+            candidates.append([i for ids in spelled for i in ids])
+        return candidates
 
     def _expand_multimodal_outputs(self, input_ids, mm_encoder_output, expand_size=1, inputs_embeds=None):
         """generate() repeats each sample `expand_size` times (beams, several returned sequences), and each sample's

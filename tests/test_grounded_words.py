@@ -136,6 +136,7 @@ def test_grounding_switches_off_and_follows_the_vocabulary(face_image):
     model.config.ground_knowledge_words = True
     model.resize_token_embeddings(max(max(i) for s in model.config.knowledge_word_token_ids for i in s))
     assert model.config.knowledge_word_token_ids is None and model.model.knowledge_tokens.word_ids.numel() == 0
+    assert model.config.description_token_ids is None  # the descriptions' spellings use dropped tokens too
     config = model.config
     config.knowledge_word_token_ids = [[[1]]] * 3
     with pytest.raises((ValueError, StrictDataclassClassValidationError), match="knowledge_word_token_ids has 3"):

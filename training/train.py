@@ -113,6 +113,11 @@ class FaceInsightScriptArguments:
         "true/false: the prompt's words naming an attribute or a facet's value carry (or not) its knowledge token, up "
         "to the answer (default: as the model's config; needs knowledge tokens)",
     )
+    grounded_descriptions: bool | None = _flag(
+        None,
+        "true/false: asked for a description, the saved model states only what its head decided (or generates "
+        "freely); inference only, written into the saved config (default: as the model's config)",
+    )
     knowledge_token_source: str | None = _flag(
         None,
         "probabilities/decisions: the knowledge tokens carry the head's probabilities or its logic-consistent "
@@ -283,6 +288,7 @@ def load_model_and_processor(
     knowledge_tokens: bool | None = None,
     ground_knowledge_words: bool | None = None,
     knowledge_token_source: str | None = None,
+    grounded_descriptions: bool | None = None,
 ):
     """The model and processor to train; `knowledge_tokens` (not None) switches the knowledge tokens on or off in the
     config, the model (a new module starts initialised) and the processor's placeholder count alike;
@@ -291,13 +297,14 @@ def load_model_and_processor(
     from transformers import AutoProcessor
 
     from faceinsight import FaceInsightForConditionalGeneration
-    from faceinsight.hub.build import knowledge_word_token_ids
+    from faceinsight.hub.build import description_token_ids, knowledge_word_token_ids
 
     dtype = model_args.dtype if model_args.dtype not in (None, "auto") else None
     switches = {
         "knowledge_tokens": knowledge_tokens,
         "ground_knowledge_words": ground_knowledge_words,
         "knowledge_token_source": knowledge_token_source,
+        "grounded_descriptions": grounded_descriptions,
     }
     model = FaceInsightForConditionalGeneration.from_pretrained(
         model_args.model_name_or_path,
@@ -311,6 +318,8 @@ def load_model_and_processor(
     if model.config.ground_knowledge_words and model.config.knowledge_word_token_ids is None:
         model.config.knowledge_word_token_ids = knowledge_word_token_ids(processor.tokenizer, model.config)
         model.refresh_config_buffers()
+    if model.config.grounded_descriptions and model.config.description_token_ids is None:  # an older folder
+        model.config.description_token_ids = description_token_ids(processor.tokenizer, model.config)
     return model, processor
 
 
@@ -441,7 +450,11 @@ def run_training(script_args, training_args, model_args) -> TrainingRun | None:
 
     set_seed(training_args.seed)  # LoRA's initialisation comes before the Trainer seeds anything
     model, processor = load_model_and_processor(
-        model_args, script_args.knowledge_tokens, script_args.ground_knowledge_words, script_args.knowledge_token_source
+        model_args,
+        script_args.knowledge_tokens,
+        script_args.ground_knowledge_words,
+        script_args.knowledge_token_source,
+        script_args.grounded_descriptions,
     )
     model.model.knowledge_teacher_forcing = script_args.knowledge_teacher_forcing  # training only, not saved
     model.config.decision_calibration = None  # fitted anew after this training (calibrate_decisions)
