@@ -372,9 +372,11 @@ def score_variants(folders: dict[str, Path], processor, settings: DemoSettings):
     from faceinsight.evaluation.report import task_table
     from faceinsight.evaluation.structured import (
         majority_predictions,
+        rules_seen_together,
         score_predictions,
         structured_predictions,
         targets_of,
+        violation_rate,
         without_logic,
     )
     from faceinsight.hub.build import TINY_IMAGE_SIZE
@@ -388,20 +390,26 @@ def score_variants(folders: dict[str, Path], processor, settings: DemoSettings):
     schema = FaceInsightForConditionalGeneration.config_class.from_pretrained(folders["full"])
     targets = targets_of(held_out, schema)
     rules = held_out_rules(targets.tolist(), schema)
+    seen = rules_seen_together(rules, targets_of(train_records, schema), schema)  # what training labels can teach
     scores, loaded = {}, {}
+
+    def score(decisions):
+        scored = score_predictions(decisions, targets, schema, rules)
+        scored["logic_violation_rate_of_rules_seen_in_training"] = violation_rate(decisions, seen, schema)
+        return scored
+
     for name, folder in folders.items():
         loaded[name] = FaceInsightForConditionalGeneration.from_pretrained(folder, use_safetensors=True).eval()
         decisions, probabilities = structured_predictions(
             loaded[name], processor, held_out, parsing_map_source=parsing_map_source(name)
         )
-        scores[name] = score_predictions(decisions, targets, schema, rules)
+        scores[name] = score(decisions)
         if name == "full":  # the same model and probabilities, decided by thresholds instead of the LCM
-            thresholded = without_logic(probabilities, schema)
-            scores["full, thresholds"] = score_predictions(thresholded, targets, schema, rules)
+            scores["full, thresholds"] = score(without_logic(probabilities, schema))
     decisions, _ = structured_predictions(loaded["full"], processor, held_out, parsing_map_source="dataset")
-    scores["full, exact maps"] = score_predictions(decisions, targets, schema, rules)
+    scores["full, exact maps"] = score(decisions)
     majority = majority_predictions(targets_of(train_records, schema).tolist(), schema)
-    scores["majority baseline"] = score_predictions(np.broadcast_to(majority, targets.shape), targets, schema, rules)
+    scores["majority baseline"] = score(np.broadcast_to(majority, targets.shape))
     print(task_table(scores))
     return held_out, scores, loaded, rules
 
@@ -483,6 +491,13 @@ def print_report(report: dict) -> None:
         "a rule that holds in the held-out ground truth. Every variant is trained and scored with the maps its trained "
         "parser makes (blank for 'no parsing map'); 'full, exact maps' scores the full model with the generator's "
         "exact maps instead."
+    )
+    seen = {
+        name: scores.get("logic_violation_rate_of_rules_seen_in_training") for name, scores in report["scores"].items()
+    }
+    print(
+        "logic violations of the held-out rules that training could see (both labels on one training face): "
+        + ", ".join(f"{name} {rate:.3f}" for name, rate in seen.items() if rate is not None)
     )
     generated = report["generated_answers"]
     print(

@@ -64,6 +64,14 @@ def violation_rate(predictions: np.ndarray, rules: list[dict], config) -> float:
     return float(broken.mean()) if len(broken) else float("nan")
 
 
+def rules_seen_together(rules: list[dict], train_targets, config) -> list[dict]:
+    """The rules whose two label nodes some training face carries together: the only ones that training labels can
+    teach (in a mixture of datasets that each label one task, "Happiness implies Smiling" is never seen)."""
+    known = np.asarray(train_targets) != -100
+    index = {name: i for i, name in enumerate(config.label_names)}
+    return [rule for rule in rules if (known[:, index[rule["a"]]] & known[:, index[rule["b"]]]).any()]
+
+
 def score_predictions(predictions: np.ndarray, targets: np.ndarray, config, rules: list[dict]) -> dict:
     """Accuracy per task as the paper reports it, with 95% intervals: attributes (mean over attributes, and each),
     each categorical facet (accuracy, confusion matrix), plus the logic-violation rate and the unanswered share."""

@@ -425,3 +425,20 @@ def test_training_descriptions_state_every_known_fact_the_reader_reads_back():
     for task in ("attributes", "age", "gender", "race", "expression"):
         assert scores[task]["precision"] == 1.0 and scores[task]["recall"] == 1.0, (task, scores[task])
     assert scores["attributes"]["statements"] > scores["attributes"]["known"]  # absences are stated too
+
+
+def test_rules_seen_together_are_those_some_training_face_labels_both_ends_of():
+    from faceinsight.evaluation.structured import rules_seen_together
+    from faceinsight.modeling.schema_faceinsight import LabelSchema
+
+    schema = LabelSchema(
+        binary_attributes=["Smiling", "Bald"], categorical_facets={"expression": ["Happiness", "Neutral"]}
+    )
+    rules = [
+        {"type": "implication", "a": "expression:Happiness", "b": "Smiling"},
+        {"type": "exclusion", "a": "Bald", "b": "Smiling"},
+    ]
+    attributes_only = [[1, 0, -100, -100], [0, 1, -100, -100]]
+    expression_only = [[-100, -100, 1, 0]]
+    assert rules_seen_together(rules, attributes_only + expression_only, schema) == rules[1:]
+    assert rules_seen_together(rules, [[1, 0, 1, 0]], schema) == rules
