@@ -3,6 +3,7 @@ import json
 import pytest
 import torch
 
+from faceinsight import FaceInsightConfig
 from faceinsight.commands import main
 from faceinsight.training.face_datasets import synthetic_faces
 from faceinsight.training.instructions import TURNS, encode_labels, to_conversations
@@ -311,3 +312,47 @@ def test_structured_outputs_mark_what_training_never_covered(trained, face_image
     assert all(entry["trained"] for entry in result["facets"].values())
     assert "18 of 65 label nodes were never trained" in result["warnings"][0]
     assert "face" in result and 0 <= result["face"]["share"] <= 1
+
+
+def _write_celeba_and_rafdb(root):
+    """Two datasets in their original layouts: CelebA (attributes, gender from Male) and RAF-DB (expression)."""
+    from test_face_datasets import _image, _write_celeba
+
+    rows = [(f"{i:06d}.jpg", {"Male", "Smiling"} if i % 2 else {"Eyeglasses"}) for i in range(12)]
+    _write_celeba(root / "celeba", rows)
+    labels = root / "rafdb" / "EmoLabel"
+    labels.mkdir(parents=True)
+    names = [f"train_{i:05d}.jpg {1 + i % 7}" for i in range(10)] + [f"test_{i:04d}.jpg {4}" for i in range(3)]
+    labels.joinpath("list_patition_label.txt").write_text("\n".join(names) + "\n")
+    for line in names:
+        stem = line.split()[0].removesuffix(".jpg")
+        _image(root / "rafdb" / "Image" / "aligned" / f"{stem}_aligned.jpg")
+    return f"{root / 'celeba'},{root / 'rafdb'}"
+
+
+@pytest.mark.slow
+def test_a_mixture_of_two_real_format_datasets_trains_each_on_its_own_labels(tiny_folder, tmp_path, capsys):
+    """The paper's protocol: CelebA's faces carry the attributes, RAF-DB's the expression; the knowledge is counted
+    only where both labels are known, so no rule joins an attribute to an expression."""
+    folders = _write_celeba_and_rafdb(tmp_path / "data")
+    out = tmp_path / "mixture"
+    args = ["train", "--model_name_or_path", str(tiny_folder), "--output_dir", str(out), "--max_steps", "2"]
+    args += ["--dataset_name", "celeba,rafdb", "--dataset_dir", folders]
+    args += ["--per_device_train_batch_size", "4", "--min_rule_support", "2"]
+    assert main(args) == 0  # every face once (with --dataset_weights the smaller datasets are drawn again)
+    report = json.loads((out / "training_report.json").read_text())
+    assert report["data"]["train_faces"] == {"celeba": 4, "rafdb": 10}
+    config = json.loads((out / "config.json").read_text())
+    counts = dict(zip(FaceInsightConfig.from_pretrained(out).label_names, config["labelled_faces"]))
+    assert counts["Eyeglasses"] == 4 and counts["gender:Male"] == 4 and counts["expression:Happiness"] == 10
+    assert counts["age:20-29"] == 0 and counts["race:White"] == 0  # neither dataset labels them
+    rules = config["logic_rules"]
+    assert {"type": "exclusion", "a": "Eyeglasses", "b": "Smiling"} in rules  # seen together on CelebA's faces
+    assert not [r for r in rules if r["a"].startswith("expression:") != r["b"].startswith("expression:")]
+    # one folder per real dataset, and one weight per dataset
+    one_folder = [folders.split(",")[0] if a == folders else a for a in args]
+    assert main([*one_folder[:4], str(tmp_path / "bad1"), *one_folder[5:]]) == 2
+    message = "--dataset_dir: 2 datasets that are not synthetic (celeba, rafdb) need one folder each"
+    assert message in capsys.readouterr().err
+    assert main([*args[:4], str(tmp_path / "bad2"), *args[5:], "--dataset_weights", "1"]) == 2
+    assert "--dataset_weights 1: give 2 non-negative weights" in capsys.readouterr().err
