@@ -97,19 +97,6 @@ def score_descriptions(model, processor, records, count: int, schema, output_dir
     return {"description_scores": scores, "described_faces": len(described), "descriptions": descriptions}
 
 
-def decided_labels(decisions, schema) -> dict:
-    """One face's decisions (0/1 per label node) as labels: every trained binary attribute 0/1, each facet's decided
-    value (nodes no training covered, `schema.labelled_faces` 0, have no decision)."""
-    trained = schema.labelled_faces or [1] * len(schema.label_names)
-    labels = {a: int(decisions[i]) for i, a in enumerate(schema.binary_attributes) if trained[i] > 0}
-    for facet, indices in schema.facet_label_indices.items():
-        if any(trained[i] > 0 for i in indices):
-            labels[facet] = schema.categorical_facets[facet][
-                max(range(len(indices)), key=lambda k: decisions[indices[k]])
-            ]
-    return labels
-
-
 def evaluate(
     model,
     processor,
@@ -176,7 +163,11 @@ def evaluate(
         if generated:  # the same model's two readings of the same faces, question by question
             report["generated_vs_structured"] = paired_comparison(generated_answers, decisions, targets, asked, schema)
         if described:  # each stated fact against the same model's decision for that label node
-            decided = [decided_labels(row, schema) for row in decisions[: len(described)]]
+            from faceinsight.modeling.schema_faceinsight import NOT_STATED
+
+            # the facts a training description states (Male and No_Beard are said by the gender and the beards)
+            decided = [schema.decided_labels(row) for row in decisions[: len(described)]]
+            decided = [{k: v for k, v in labels.items() if k not in NOT_STATED} for labels in decided]
             # "precision": the share of stated facts that agree with the decision; "recall": of decided facts stated
             report["description_vs_structured"] = score_facts(described, decided, schema)
     if train_records is not None:
