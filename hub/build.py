@@ -17,6 +17,7 @@ from faceinsight.hub.tokenizer import IMAGE_TOKEN, PARSING_TOKEN, build_tiny_tok
 from faceinsight.modeling.configuration_faceinsight import FaceInsightConfig
 from faceinsight.modeling.modeling_faceinsight import FaceInsightForConditionalGeneration
 from faceinsight.modeling.schema_faceinsight import (
+    DESCRIBE_QUESTIONS,
     DESCRIPTION_PIECE,
     PARSER_LABELS,
     description_text,
@@ -108,8 +109,6 @@ def description_token_ids(tokenizer: PreTrainedTokenizerBase, config: FaceInsigh
     piece standing first, and each trained description question alone and after a space. None where the pieces do
     not decode back to a description's text in this tokenizer (then no description is grounded)."""
     import re
-
-    from faceinsight.training.instructions import DESCRIBE_QUESTIONS
 
     pieces = {}
     for piece in description_vocabulary(config.binary_attributes, config.categorical_facets):

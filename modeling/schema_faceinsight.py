@@ -237,6 +237,12 @@ EXPRESSION_WORDS = {
 STATES = {"Young", "Attractive", "Chubby", "Bald", "Blurry", "Smiling"}  # "is young", not "has young"
 NOT_STATED = {"Male", "No_Beard"}  # said by the gender, and by naming no beard
 NOTABLE_ABSENCES = ("Eyeglasses", "Wearing_Hat", "Smiling", "Bald", "Heavy_Makeup", "Goatee", "Mustache")  # said when 0
+# the description questions training asks (the last is the paper's Figure 1 question); grounded descriptions answer them
+DESCRIBE_QUESTIONS = [
+    "Describe this face.",
+    "Describe the person's face: age, gender, expression and attributes.",
+    "Can you give a detailed description of the person in the image?",
+]
 DESCRIPTION_OPENINGS = ("The person in the image is {who}", "This is {who}", "The photo shows {who}")
 EXPRESSION_VERBS = ("looks", "appears")
 # a description cut into pieces (a word with the space before it, or a comma or full stop): the units whose token

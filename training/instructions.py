@@ -9,6 +9,7 @@ import random
 import datasets
 
 from faceinsight.modeling.schema_faceinsight import (  # noqa: F401 (EXPRESSION_WORDS, STATES, ...: their old home)
+    DESCRIBE_QUESTIONS,
     DESCRIPTION_OPENINGS,
     EXPRESSION_VERBS,
     EXPRESSION_WORDS,
@@ -43,11 +44,6 @@ FACET_QUESTIONS = {
 YES_NO_QUESTIONS = [
     "Does this person have the attribute '{attribute}'? Answer yes or no.",
     "Is the following true of this face: {attribute}? Answer yes or no.",
-]
-DESCRIBE_QUESTIONS = [
-    "Describe this face.",
-    "Describe the person's face: age, gender, expression and attributes.",
-    "Can you give a detailed description of the person in the image?",
 ]
 
 
