@@ -38,8 +38,8 @@ RECIPE_FLAGS = ["--train_language_model", "true"]
 # UTKFace age-gender-race, RAF-DB/AffectNet expression), here a third of the synthetic faces each; held-out faces
 # carry every label, so each task is scored on the same faces
 PROTOCOL = "synthetic:attributes,synthetic:age_gender_race,synthetic:expression"
-LLAVA_BASELINE = "LLaVA baseline"
-FREE_DESCRIPTIONS = "full, free descriptions"  # the full model's descriptions without grounding (not a training)  # transformers' LlavaForConditionalGeneration, same sizes, recipe, data and seed
+LLAVA_BASELINE = "LLaVA baseline"  # transformers' LlavaForConditionalGeneration, same sizes, recipe, data and seed
+FREE_DESCRIPTIONS = "full, free descriptions"  # the full model's descriptions without grounding (not a training)
 QUESTIONS = [
     "What is the gender of this person? Options: male, female.",
     "Which facial expression does this person show? Options: surprise, fear, disgust, happiness, sadness, "

@@ -801,8 +801,7 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
         image_outputs = self.model.get_image_features(pixel_values.to(self.device), parsing_maps, return_dict=True)
         logits = image_outputs.face_label_logits.float()
         probabilities = self.model.logic_module.probabilities(logits)  # calibrated, where the config says how
-        decisions = image_outputs.face_label_decisions  # made for the knowledge tokens, or not yet
-        decisions = self.model.logic_module.decide(probabilities) if decisions is None else decisions.bool()
+        decisions = self.logic_consistent_decisions(image_outputs, probabilities)
         labelled = self.config.labelled_faces
         # per map, the share of pixels labelled as a face part (skin, nose, eyes, brows, mouth, lips)
         face_parts = [int(i) for i, name in self.config.parser_config.id2label.items() if name in FACE_PARTS]
@@ -814,6 +813,16 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
             parsing_maps=image_outputs.parsing_maps,
             face_shares=torch.isin(image_outputs.parsing_maps, face_parts).flatten(1).float().mean(1),
             trained=None if labelled is None else torch.tensor([count > 0 for count in labelled]),
+        )
+
+    def logic_consistent_decisions(self, image_outputs: FaceInsightImageOutput, probabilities=None) -> torch.Tensor:
+        """(N, num label nodes) bool: the decisions made for the knowledge tokens when there are some, else the LCM's
+        search on the (calibrated) `probabilities`, computed from the logits when not given."""
+        if image_outputs.face_label_decisions is not None:
+            return image_outputs.face_label_decisions.bool()
+        logic = self.model.logic_module
+        return logic.decide(
+            logic.probabilities(image_outputs.face_label_logits) if probabilities is None else probabilities
         )
 
     def predict_attributes(self, *args, **kwargs) -> FaceInsightFaceLabelPredictions:
@@ -855,10 +864,7 @@ class FaceInsightForConditionalGeneration(FaceInsightPreTrainedModel, Generation
         rows = prompt_ids.repeat_interleave(expand, dim=0)  # as generate expands them, and their images with them
         per_row = (rows == self.config.image_token_id).sum(-1) // self.config.image_seq_length
         last_images = torch.where(per_row > 0, per_row.cumsum(0) - 1, -1)  # each row's last image, -1 for none
-        decisions = image_outputs.face_label_decisions
-        if decisions is None:
-            logic = self.model.logic_module
-            decisions = logic.decide(logic.probabilities(image_outputs.face_label_logits))
+        decisions = self.logic_consistent_decisions(image_outputs)
         candidates = []
         for row, last_image in zip(rows.tolist(), last_images.tolist()):
             asks = last_image >= 0 and self._asks_for_description(row, spelled["questions"])
