@@ -183,7 +183,11 @@ def build_from_pretrained(
     )
     state_dict = {
         **_prefixed(vision_source.state_dict(), _tower_prefix(config.vision_config, "vision_tower")),
-        **_prefixed(vision_source.state_dict(), _tower_prefix(config.parsing_encoder_config, "parsing_encoder"), True),
+        **(  # the rendered-map encoder starts as a copy of the tower; the label-patch encoder has no pretrained form
+            _prefixed(vision_source.state_dict(), _tower_prefix(config.parsing_encoder_config, "parsing_encoder"), True)
+            if config.parsing_encoder_type == "vision_tower"
+            else {}
+        ),
         **_prefixed(language_model.get_decoder().state_dict(), "model.language_model."),
         "lm_head.weight": language_model.get_output_embeddings().weight,
         **parser_state,
@@ -272,6 +276,8 @@ def build_from_llava(
         **{**layout, **config_overrides},
     )
     state_dict = {**_llava_state_dict(llava), **parser_state}
+    if config.parsing_encoder_type != "vision_tower":  # no tower copy for the label-patch encoder
+        state_dict = {k: v for k, v in state_dict.items() if not k.startswith("model.parsing_encoder.")}
     generation_config = llava.generation_config
     del llava
     model = _finish(assemble(config, state_dict, dtype), tokenizer, generation_config)

@@ -167,6 +167,10 @@ def build_config(vision_config, text_config, parser_config, tokenizer, parsing_s
         vision_feature_select_strategy=strategy,
         parsing_feature_layer=feature_layer,
         parsing_feature_select_strategy=strategy,
+        # the map's classes embedded directly and read where they lie (config docs); the colour-rendered map read by
+        # a tower is parsing_encoder_type="vision_tower", what folders saved before the field hold
+        parsing_encoder_type="label_patches",
+        parsing_readout=True,
         knowledge_tokens=True,
         ground_knowledge_words=True,
         knowledge_token_source="decisions",
@@ -193,6 +197,7 @@ def build_tiny(seed: int = 0, **config_overrides) -> tuple[FaceInsightForConditi
     }
     vision_config = AutoConfig.for_model(**TINY_VISION)
     config_overrides.setdefault("gcn_hidden_sizes", TINY["gcn_hidden_sizes"])
+    config_overrides.setdefault("parsing_map_resolution", TINY["parsing_map_resolution"])
     config = build_config(
         vision_config,
         text_config,

@@ -70,6 +70,16 @@ class FaceInsightConfig(LabelSpace, PreTrainedConfig):
         image_token_id / parsing_token_id: ids of the two placeholder tokens the processor expands `<image>` into.
         image_seq_length: image tokens per image (must match the vision tower's selected patch count).
         parsing_seq_length: parsing tokens per image (the parsing encoder's patches are average-pooled to this).
+        parsing_encoder_type: how the parsing map becomes tokens. "vision_tower" (folders saved before this field
+            existed): the map rendered in colour at the photo's resolution and read by `parsing_encoder_config`'s
+            tower, as a photo would be. "label_patches": the map's classes embedded directly, as a patch embedding
+            over their shares: the map is pooled to `parsing_map_resolution` cells a side (each cell the share of
+            its pixels per class), cut into a square grid of `parsing_seq_length` patches, and each patch's shares
+            are one linear embedding (width `parsing_encoder_config.hidden_size`) plus a learned position. A label
+            map has no texture for a tower to read; this keeps its geometry (where the lips, brows and eyes are)
+            at a small fraction of a tower's cost.
+        parsing_map_resolution: "label_patches" only: cells a side the map is pooled to, a multiple of the patch
+            grid's side (default: 4 cells a patch side, e.g. 8 for the tiny preset's 2x2 grid, 28 for 7x7).
         binary_attributes / categorical_facets: the label schema (its label nodes: see schema_faceinsight.py).
         label_prompts / label_prompt_token_ids: per-node text and its token ids (written by the builder, which owns
             the tokenizer); without ids the node inputs are learned embeddings.
@@ -80,6 +90,11 @@ class FaceInsightConfig(LabelSpace, PreTrainedConfig):
             region of the parsing map, read by a learned vector per (label node, region), zero at initialisation (so
             a new model starts as the plain CCM). Lets Blond_Hair look at the hair, which a mean over all tokens
             cannot.
+        parsing_readout: add to the CCM's logits a read-out of the parsing tokens where they lie: each (label node,
+            parsing-token position) has a learned vector, zero at initialisation, for that token's (normalised)
+            features. The CCM's pooled feature averages the parsing tokens, which keeps what the map holds but not
+            where (a mouth's corners up or down, brows raised); this keeps the where. False for folders saved before
+            it existed; the builders turn it on.
         knowledge_tokens: let the LM read the knowledge head: after each image's parsing tokens come
             `knowledge_seq_length` knowledge tokens (one per binary attribute, one per facet) that carry the head's
             probabilities (`FaceInsightKnowledgeTokens`). They take parsing placeholders, so no vocabulary row is
@@ -136,6 +151,8 @@ class FaceInsightConfig(LabelSpace, PreTrainedConfig):
     vision_feature_select_strategy: Literal["default", "full"] = "full"
     parsing_feature_layer: int | list[int] = -1
     parsing_feature_select_strategy: Literal["default", "full"] = "full"
+    parsing_encoder_type: Literal["vision_tower", "label_patches"] = "vision_tower"
+    parsing_map_resolution: int | None = None
 
     # per-channel normalisation (a single number means the same for the three channels)
     image_mean: list[float | int] | float | None = None
@@ -157,6 +174,7 @@ class FaceInsightConfig(LabelSpace, PreTrainedConfig):
     gcn_hidden_sizes: list[int] | None = None
     gcn_negative_slope: float = 0.2
     region_readout: bool = True
+    parsing_readout: bool = False
     knowledge_tokens: bool = False
     ground_knowledge_words: bool = False
     knowledge_token_source: str = "probabilities"
@@ -356,6 +374,20 @@ class FaceInsightConfig(LabelSpace, PreTrainedConfig):
                 f"image_seq_length={self.image_seq_length} and parsing_seq_length="
                 f"{self.parsing_seq_length} must be positive"
             )
+
+    def validate_parsing_encoder(self):
+        if self.parsing_encoder_type not in ("vision_tower", "label_patches"):
+            raise ValueError(
+                f"parsing_encoder_type={self.parsing_encoder_type!r}; expected 'vision_tower' or 'label_patches'"
+            )
+        if self.parsing_encoder_type == "label_patches":
+            side = math.isqrt(self.parsing_seq_length)
+            if side * side != self.parsing_seq_length or (self.parsing_map_resolution or side) % side:
+                raise ValueError(
+                    f"parsing_encoder_type='label_patches' needs a square parsing_seq_length (got "
+                    f"{self.parsing_seq_length}) whose side divides parsing_map_resolution (got "
+                    f"{self.parsing_map_resolution})"
+                )
 
     def validate_parsing_palette(self):
         if len(self.parsing_palette) != self.parser_config.num_labels:

@@ -272,6 +272,12 @@ class FaceInsightCorrelationConstraintModule(nn.Module):
             if config.region_readout
             else None
         )
+        # spatial read-out of the parsing tokens: one vector per (label, token position), zero at start
+        self.parsing_readout = (
+            nn.Parameter(torch.zeros(num_labels, config.parsing_seq_length, hidden_size))
+            if config.parsing_readout
+            else None
+        )
 
     def compute_buffers(self) -> dict[str, torch.Tensor]:
         """Buffers derived from the config (not saved with the weights: the config is their single source)."""
@@ -323,6 +329,7 @@ class FaceInsightCorrelationConstraintModule(nn.Module):
         input_embeddings: nn.Module,
         region_features: torch.Tensor | None = None,
         region_present: torch.Tensor | None = None,
+        parsing_features: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Logits (B, N): the pooled feature (B, d) against the GCN's classifiers, plus, with the region read-out,
         each present region's averaged image tokens (B, R, d) read by that label's vector for the region."""
@@ -333,6 +340,9 @@ class FaceInsightCorrelationConstraintModule(nn.Module):
             regions = self.feature_norm(region_features.to(classifiers.dtype))
             per_region = torch.einsum("brd,nrd->bnr", regions, self.region_readout.to(classifiers.dtype))
             logits = logits + (per_region * region_present.unsqueeze(1).to(per_region.dtype)).sum(-1)
+        if self.parsing_readout is not None and parsing_features is not None:
+            tokens = self.feature_norm(parsing_features.to(classifiers.dtype))
+            logits = logits + torch.einsum("btd,ntd->bn", tokens, self.parsing_readout.to(classifiers.dtype))
         return self.logit_scale * logits + self.label_bias
 
 

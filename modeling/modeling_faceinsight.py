@@ -188,6 +188,31 @@ class FaceInsightMultiModalProjector(nn.Module):
         return self.linear_2(self.act(self.linear_1(features)))
 
 
+class FaceInsightLabelPatchEncoder(nn.Module):
+    """The parsing map's classes embedded directly (`parsing_encoder_type="label_patches"`): (B, H, W) label maps ->
+    (B, parsing_seq_length, width) tokens. The map is pooled to `parsing_map_resolution` cells a side, each cell the
+    share of its pixels per class (so a thin lip or brow still counts), and each patch of the square token grid is one
+    linear embedding of its cells' shares (a ViT's patch embedding over classes instead of colours), plus a learned
+    position, layer-normalised. No texture to read, so no transformer layers: the geometry is in the patch."""
+
+    def __init__(self, config: FaceInsightConfig):
+        super().__init__()
+        self.num_classes = config.parser_config.num_labels
+        side = math.isqrt(config.parsing_seq_length)
+        self.resolution = config.parsing_map_resolution or 4 * side
+        width = config.parsing_encoder_config.hidden_size
+        patch = self.resolution // side
+        self.patch_embedding = nn.Conv2d(self.num_classes, width, kernel_size=patch, stride=patch)
+        self.position_embedding = nn.Parameter(torch.zeros(side * side, width))
+        self.norm = nn.LayerNorm(width)
+
+    def forward(self, label_maps: torch.LongTensor, dtype: torch.dtype) -> torch.Tensor:
+        one_hot = F.one_hot(label_maps.long().clamp(0, self.num_classes - 1), self.num_classes)
+        shares = F.adaptive_avg_pool2d(one_hot.permute(0, 3, 1, 2).to(dtype), self.resolution)
+        tokens = self.patch_embedding(shares).flatten(2).transpose(1, 2) + self.position_embedding.to(dtype)
+        return self.norm(tokens)
+
+
 class FaceInsightParsingRenderer(nn.Module):
     """Label map (B, H, W) -> normalised 3-channel image (B, 3, size, size) with a fixed palette."""
 
@@ -287,6 +312,10 @@ class FaceInsightPreTrainedModel(PreTrainedModel):
             init.zeros_(module.label_bias)
             if module.region_readout is not None:
                 init.zeros_(module.region_readout)
+            if module.parsing_readout is not None:
+                init.zeros_(module.parsing_readout)
+        if isinstance(module, FaceInsightLabelPatchEncoder):
+            init.normal_(module.position_embedding, std=0.02)
         if isinstance(module, FaceInsightKnowledgeTokens):  # one shared direction to start (see its docstring)
             init.copy_(module.evidence, torch.randn(1, module.evidence.shape[1]).mul(0.02).expand_as(module.evidence))
 
@@ -331,7 +360,11 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         self.parser = AutoModelForSemanticSegmentation.from_config(config.parser_config)
         self.parser_input_normalizer = FaceInsightParserInputNormalizer(config)
         self.parsing_renderer = FaceInsightParsingRenderer(config)
-        self.parsing_encoder = AutoModel.from_config(config.parsing_encoder_config)
+        self.parsing_encoder = (
+            FaceInsightLabelPatchEncoder(config)
+            if config.parsing_encoder_type == "label_patches"
+            else AutoModel.from_config(config.parsing_encoder_config)
+        )
         self.parsing_projector = FaceInsightMultiModalProjector(
             config, config.parsing_encoder_config, config.parsing_feature_layer
         )
@@ -406,6 +439,8 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
 
     def get_parsing_features(self, parsing_maps: torch.LongTensor, dtype: torch.dtype) -> torch.Tensor:
         """Label maps -> projected parsing tokens (B, parsing_seq_length, text width)."""
+        if self.config.parsing_encoder_type == "label_patches":
+            return self.parsing_projector(self.parsing_encoder(parsing_maps, dtype))
         rendered = self.parsing_renderer(parsing_maps, dtype)
         layer = self.config.parsing_feature_layer
         outputs = self.parsing_encoder(rendered, output_hidden_states=layer, return_dict=True)
@@ -443,7 +478,7 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
         regions = present = None
         if self.config.region_readout and parsing_maps is not None:
             regions, present = self.region_pooled_features(image_features, parsing_maps)
-        return self.correlation_module(pooled, self.get_input_embeddings(), regions, present)
+        return self.correlation_module(pooled, self.get_input_embeddings(), regions, present, parsing_features)
 
     # -- LLaVA's interface --------------------------------------------------------------------------------------------
     @merge_with_config_defaults

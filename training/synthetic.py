@@ -8,7 +8,10 @@ and labels for all three tasks. The labels have real structure:
 * hard rules: bald excludes bangs and every hair colour; exactly one hair colour when not bald; goatee excludes
   no-beard; Young iff the age bin is under 30; Happiness implies Smiling; exactly one value per categorical facet;
 
-and nuisance variation (head position, scale and tilt, background colour and texture, lighting gradient, random
+drawn cues a small image can carry (a few pixels each at 64 px, so that a reader must learn them): the expression
+shapes the brows, eyes and mouth; the age bin shapes the head (children's rounder heads, teenagers' slightly
+rounder ones) and draws one more forehead line per decade from 30 (give or take one, as faces differ); and
+nuisance variation (head position, scale and tilt, background colour and texture, lighting gradient, random
 occluding patches) so that the task is not trivial. Attributes of CelebA's 40 that are not drawn are unknown (-100).
 """
 
@@ -158,6 +161,7 @@ class _Head:
     hair: tuple | None
     male: bool
     child: bool
+    wrinkles: int  # forehead lines: one per decade from 30, give or take one
 
     def poly(self, *points):
         """Points given in face units (x in half-widths, y in half-heights from the centre) to canvas points."""
@@ -168,12 +172,16 @@ def _place_head(labels: dict, rng: random.Random, size: int) -> _Head:
     s = size * rng.uniform(0.85, 1.1)  # head scale
     cx, cy = size / 2 + rng.uniform(-0.08, 0.08) * size, size / 2 + rng.uniform(-0.05, 0.08) * size
     face_w, face_h = 0.36 * s, 0.46 * s
-    child = labels["age"] in AGE_BINS[:2]
+    age_index = AGE_BINS.index(labels["age"])
+    child = age_index < 2
     if child:
-        face_w, face_h = face_w * 1.05, face_h * 0.92
+        face_w, face_h = face_w * 1.08, face_h * 0.88
+    elif age_index == 2:  # teenagers: between a child's head and an adult's
+        face_w, face_h = face_w * 1.03, face_h * 0.95
+    wrinkles = max(0, age_index - 3 + rng.choices((-1, 0, 1), (0.15, 0.7, 0.15))[0]) if age_index >= 4 else 0
     tone = _shade(SKIN_TONES[labels["race"]], rng.uniform(0.9, 1.08) * (1.12 if labels["Pale_Skin"] else 1.0))
     hair = HAIR_COLOURS.get(next((h for h in HAIR_COLOURS if labels[h]), ""), None)
-    return _Head(labels, size, cx, cy, face_w, face_h, tone, hair, labels["Male"] == 1, child)
+    return _Head(labels, size, cx, cy, face_w, face_h, tone, hair, labels["Male"] == 1, child, wrinkles)
 
 
 def _draw_body_and_back_hair(canvas: _Canvas, head: _Head, rng: random.Random) -> None:
@@ -215,10 +223,9 @@ def _draw_head(canvas: _Canvas, head: _Head) -> None:
             canvas.draw(
                 "polygon", head.poly((-0.8, -0.65), (0.8, -0.65), (0.7, -0.38), (-0.7, -0.42)), head.hair, "hair"
             )
-    if labels["age"] in ("50-59", "60-69", "70+"):
-        for k in range(2 + AGE_BINS.index(labels["age"]) - 6 + 1):
-            y = cy - (0.55 - 0.08 * k) * h
-            canvas.draw("line", [(cx - 0.4 * w, y), (cx + 0.4 * w, y)], _shade(head.tone, 0.75), width=0.3)
+    for k in range(min(head.wrinkles, 4)):  # forehead lines, about a pixel wide and two apart at 64 px
+        y = cy - (0.56 - 0.07 * k) * h
+        canvas.draw("line", [(cx - 0.42 * w, y), (cx + 0.42 * w, y)], _shade(head.tone, 0.62), width=0.03 * h)
 
 
 def _draw_eyes(canvas: _Canvas, head: _Head) -> float:
@@ -227,14 +234,11 @@ def _draw_eyes(canvas: _Canvas, head: _Head) -> float:
     expression = labels["expression"]
     eye_y, eye_dx = head.cy - 0.12 * h, 0.42 * w
     eye_w, eye_h = 0.2 * w, (0.07 if labels["Narrow_Eyes"] else 0.13) * h
-    if expression in ("Surprise", "Fear"):
-        eye_h *= 1.4
-    if expression == "Disgust":
-        eye_h *= 0.6
-    brow_raise = {"Surprise": 0.12, "Fear": 0.1, "Sadness": 0.04, "Anger": -0.05}.get(expression, 0.0)
-    brow_tilt = {"Anger": 0.08, "Sadness": -0.07, "Fear": -0.04}.get(expression, 0.0)
+    eye_h *= {"Surprise": 1.7, "Fear": 1.5, "Disgust": 0.55, "Anger": 0.75}.get(expression, 1.0)
+    brow_raise = {"Surprise": 0.2, "Fear": 0.14, "Sadness": 0.05, "Anger": -0.08, "Disgust": -0.04}.get(expression, 0.0)
+    brow_tilt = {"Anger": 0.16, "Sadness": -0.13, "Fear": -0.08, "Disgust": 0.06}.get(expression, 0.0)
     brow_colour = head.hair or (60, 45, 35)
-    brow_width = (0.09 if labels["Bushy_Eyebrows"] else 0.045) * h
+    brow_width = (0.1 if labels["Bushy_Eyebrows"] else 0.05) * h
     for side, eye_label, brow_label in ((1, "l_eye", "l_brow"), (-1, "r_eye", "r_brow")):  # person's left = image right
         ex = cx + side * eye_dx
         canvas.draw(
@@ -266,15 +270,16 @@ def _draw_nose_and_mouth(canvas: _Canvas, head: _Head, eye_y: float) -> tuple[fl
     canvas.draw("polygon", nose, _shade(head.tone, 0.88), "nose")
     mouth_y, mouth_w = cy + 0.52 * h, (0.3 if head.child else 0.36) * w
     lip_colour = (185, 25, 45) if labels["Wearing_Lipstick"] else _shade(head.tone, 0.78)
-    curve = {"Happiness": 0.1, "Sadness": -0.08, "Anger": -0.02, "Disgust": 0.03}.get(expression, 0.0)
+    curve = {"Happiness": 0.18, "Sadness": -0.15, "Anger": -0.05, "Fear": -0.04, "Disgust": 0.03}.get(expression, 0.0)
     if labels["Smiling"] and expression != "Happiness":
-        curve = 0.06
+        curve = 0.12
+    mouth_w *= {"Happiness": 1.15, "Surprise": 0.7, "Anger": 0.85, "Fear": 1.1}.get(expression, 1.0)
     opening = 0.0
     if labels["Mouth_Slightly_Open"]:
-        opening = 0.1 if expression == "Surprise" else 0.05
+        opening = {"Surprise": 0.2, "Fear": 0.1}.get(expression, 0.06)
     left, right = (cx - mouth_w, mouth_y - curve * h), (cx + mouth_w, mouth_y - curve * h)
-    if expression == "Disgust":
-        right = (right[0], right[1] - 0.05 * h)
+    if expression == "Disgust":  # a one-sided sneer
+        right = (right[0], right[1] - 0.12 * h)
     upper_top, lower_bottom = mouth_y - 0.06 * h, mouth_y + (0.07 + opening) * h
     canvas.draw("polygon", [left, (cx, upper_top), right, (cx, mouth_y)], lip_colour, "u_lip")
     lower_lip = [left, (cx, mouth_y + opening * h), right, (cx, lower_bottom)]

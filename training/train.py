@@ -358,7 +358,11 @@ def choose_what_trains(model, script_args, model_args) -> tuple[object, list[str
         part
         for part, wanted in (
             ("vision_tower", script_args.train_vision_tower),
-            ("parsing_encoder", script_args.train_parsing_encoder),
+            # the label-patch encoder has no pretrained form to keep: it trains like the projectors
+            (
+                "parsing_encoder",
+                script_args.train_parsing_encoder or model.config.parsing_encoder_type == "label_patches",
+            ),
         )
         if wanted
     ]
