@@ -18,6 +18,7 @@ modules): no full random model is ever made to be overwritten. Peak memory stays
 from __future__ import annotations
 
 import logging
+import math
 
 import torch
 from transformers import (
@@ -176,7 +177,7 @@ def build_from_pretrained(
         language_model.config,
         parser_config,
         tokenizer,
-        parsing_seq_length=parsing_seq_length or max(1, vision_token_layout(vision_config)[0] // 4),
+        parsing_seq_length=parsing_seq_length or default_parsing_seq_length(vision_token_layout(vision_config)[0]),
         image_mean=image_mean,
         image_std=image_std,
         **config_overrides,
@@ -234,6 +235,12 @@ def _llava_layout(llava, image_processor) -> dict:
     )
 
 
+def default_parsing_seq_length(image_seq_length: int) -> int:
+    """A quarter of the image tokens, on a square grid (the label-patch encoder's): half the image grid's side,
+    squared (196 image tokens -> 49, 576 -> 144, 729 -> 169)."""
+    return max(1, math.isqrt(image_seq_length) // 2) ** 2
+
+
 def _llava_state_dict(llava) -> dict:
     """LLaVA's weights under FaceInsight's names (the same), plus copies of its tower and projector for the parsing
     encoder and projector."""
@@ -272,7 +279,7 @@ def build_from_llava(
         llava.config.text_config,
         parser_config,
         tokenizer,
-        parsing_seq_length=parsing_seq_length or max(1, layout["image_seq_length"] // 4),
+        parsing_seq_length=parsing_seq_length or default_parsing_seq_length(layout["image_seq_length"]),
         **{**layout, **config_overrides},
     )
     state_dict = {**_llava_state_dict(llava), **parser_state}

@@ -376,10 +376,6 @@ class FaceInsightConfig(LabelSpace, PreTrainedConfig):
             )
 
     def validate_parsing_encoder(self):
-        if self.parsing_encoder_type not in ("vision_tower", "label_patches"):
-            raise ValueError(
-                f"parsing_encoder_type={self.parsing_encoder_type!r}; expected 'vision_tower' or 'label_patches'"
-            )
         if self.parsing_encoder_type == "label_patches":
             side = math.isqrt(self.parsing_seq_length)
             if side * side != self.parsing_seq_length or (self.parsing_map_resolution or side) % side:

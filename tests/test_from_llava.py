@@ -19,6 +19,7 @@ from transformers import (
 
 from faceinsight import FaceInsightForConditionalGeneration, FaceInsightProcessor
 from faceinsight.commands import main
+from faceinsight.hub.assemble import build_from_llava
 from faceinsight.hub.build import TINY_TEXT, TINY_VISION
 from faceinsight.hub.tokenizer import IMAGE_TOKEN, PARSING_TOKEN, build_tiny_tokenizer
 from faceinsight.training.trainer import FaceInsightCollator
@@ -127,8 +128,12 @@ def test_image_tokens_and_logits_equal_llavas(built_from_llava, question):
 
 
 def test_parsing_branch_starts_as_a_copy_of_the_image_branch(built_from_llava):
-    _, _, llava, _, model, _ = built_from_llava
-    tower, parsing = llava.model.vision_tower.state_dict(), model.model.parsing_encoder.state_dict()
+    """The parsing projector is a copy of LLaVA's; the parsing encoder embeds the map's classes (no tower copy),
+    unless the build asks for the rendered-map tower, which starts as a copy of LLaVA's tower."""
+    _, root, llava, _, model, _ = built_from_llava
+    assert model.config.parsing_encoder_type == "label_patches"
+    with_tower, _ = build_from_llava(str(root / "llava"), parsing_encoder_type="vision_tower", parsing_readout=False)
+    tower, parsing = llava.model.vision_tower.state_dict(), with_tower.model.parsing_encoder.state_dict()
     assert all(torch.equal(tower[k], parsing[k]) for k in tower)
     projector = llava.model.multi_modal_projector.state_dict()
     assert all(torch.equal(projector[k], model.model.parsing_projector.state_dict()[k]) for k in projector)
