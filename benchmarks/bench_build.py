@@ -96,6 +96,24 @@ def write_sources(root: Path, layers: int, width: int) -> dict[str, Path]:
     return sources
 
 
+def parameters_per_part(folder: Path) -> dict[str, float]:
+    """Millions of parameters per top-level part of a written folder (from the safetensors headers alone)."""
+    from safetensors import safe_open
+
+    parts: dict[str, float] = {}
+    for file in sorted(folder.glob("*.safetensors")):
+        with safe_open(file, framework="pt") as handle:
+            for key in handle.keys():
+                names = key.split(".")
+                part = names[1] if names[0] == "model" and len(names) > 2 else names[0]
+                shape = handle.get_slice(key).get_shape()
+                count = 1
+                for size in shape:
+                    count *= size
+                parts[part] = parts.get(part, 0.0) + count / 1e6
+    return parts
+
+
 def _weights_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.glob("*.safetensors"))
 
@@ -129,10 +147,16 @@ def main() -> None:
             "weights_written_gb": written / 1e9,
             "ratio": peak / written,
             "seconds": seconds,
+            "parameters_m_per_part": parameters_per_part(out),
         }
         print(
             f"build {name}: peak RSS {peak / 1e9:.2f} GB for {written / 1e9:.2f} GB of bf16 weights written: "
             f"{peak / written:.2f}x ({seconds:.0f} s); a bare process with torch+transformers: {baseline / 1e9:.2f} GB",
+            flush=True,
+        )
+        print(
+            "  parameters per part (M): "
+            + ", ".join(f"{part} {count:.1f}" for part, count in results[name]["parameters_m_per_part"].items()),
             flush=True,
         )
     if args.json:
