@@ -30,7 +30,14 @@ VARIANTS = {
     "no parsing map": ["--parsing_map_source", "blank"],
     "no CCM": ["--parsing_map_source", "parser", "--use_correlation_graph", "false"],
     "no LCM": ["--parsing_map_source", "parser", "--use_logic_rules", "false"],
+    # the parsing encoder folders saved before label patches hold (issue 24): a second tower reading the rendered map
+    "rendered-map encoder": ["--parsing_map_source", "parser"],
 }
+# variants built differently from the base (config overrides of `build_tiny`); the same trained parser is put in
+VARIANT_BUILDS = {"rendered-map encoder": {"parsing_encoder_type": "vision_tower"}}
+# the photo enlarged for the parser: a SegFormer's logits are at a quarter of its input, 16 x 16 at 64 px, too coarse
+# for brows and lips (held-out IoU 0.11 and 0.24 at 64 px, 0.25 and 0.26-0.33 at 128 px, 1500 steps)
+PARSER_IMAGE_SIZE = 128
 # The tiny LM starts random, so it trains in full: with LoRA (r=16 on every linear layer) it stays at 5.2 nats per
 # answer token after 500 steps and answers every yes/no question "No"; trained in full it reaches 0.36
 # The tiny tower starts random too, so it trains (frozen, a random tower's features hold no expression: a linear
@@ -60,7 +67,7 @@ class DemoSettings:
     train_faces: int = 2000
     validation_faces: int = 500
     eval_faces: int = 500
-    parser_faces: int = 1000
+    parser_faces: int = 2000
     parser_steps: int = 300
     steps: int = 60
     batch_size: int = 16
@@ -137,6 +144,25 @@ def variant_arguments(base: Path, output_dir: Path, flags: list[str], settings: 
     }
     argv = [item for key, value in options.items() for item in (f"--{key}", str(value))]
     return [*argv, *RECIPE_FLAGS, *flags]
+
+
+def base_built_as(base: Path, folder: Path, overrides: dict | None, settings: DemoSettings) -> Path:
+    """`base` itself, or (with `overrides`) the tiny preset built with them from the same seed, holding `base`'s
+    trained parser and its input size."""
+    if not overrides:
+        return base
+    from transformers import AutoProcessor
+
+    from faceinsight import FaceInsightForConditionalGeneration
+    from faceinsight.hub.build import build_tiny
+    from faceinsight.hub.export import save_model_folder
+
+    trained = FaceInsightForConditionalGeneration.from_pretrained(base, use_safetensors=True)
+    model, _ = build_tiny(seed=settings.seed, **overrides)
+    model.model.parser.load_state_dict(trained.model.parser.state_dict())
+    model.config.parser_image_size = trained.config.parser_image_size
+    save_model_folder(model, AutoProcessor.from_pretrained(base), folder)
+    return folder
 
 
 def train_variant(base: Path, output_dir: Path, flags: list[str], settings: DemoSettings):
@@ -223,7 +249,8 @@ def run_demo(settings: DemoSettings) -> dict:
         for name, flags in VARIANTS.items():
             print(f"--- {name}", flush=True)
             folders[name] = out / "model" if name == "full" else out / "work" / "ablations" / slug(name)
-            train_variant(base, folders[name], flags, settings)
+            variant_base = base_built_as(base, out / "work" / f"base_{slug(name)}", VARIANT_BUILDS.get(name), settings)
+            train_variant(variant_base, folders[name], flags, settings)
         print(f"--- {LLAVA_BASELINE}", flush=True)
         llava = train_llava_baseline(base, out / "work" / slug(LLAVA_BASELINE), settings)
     with steps(f"evaluate on {settings.eval_faces} held-out synthetic faces", "evaluation"):
@@ -357,6 +384,7 @@ def train_demo_parser(out: Path, settings: DemoSettings) -> tuple[Path, dict]:
         model_name_or_path=str(out / "work" / "base"),
         eval_fraction=0.1,
         max_steps=settings.parser_steps,
+        image_size=PARSER_IMAGE_SIZE,
         per_device_train_batch_size=16,
         learning_rate=3e-3,
         save_steps=10**9,

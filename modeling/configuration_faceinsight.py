@@ -70,6 +70,10 @@ class FaceInsightConfig(LabelSpace, PreTrainedConfig):
         image_token_id / parsing_token_id: ids of the two placeholder tokens the processor expands `<image>` into.
         image_seq_length: image tokens per image (must match the vision tower's selected patch count).
         parsing_seq_length: parsing tokens per image (the parsing encoder's patches are average-pooled to this).
+        parser_image_size: the side the in-model parser reads the photo at (resized bilinearly; its map comes back
+            at the photo's size). None (the default, as folders saved before it read): the photo's own size. A
+            SegFormer's logits are at a quarter of its input, so a parser that must resolve brows and lips on a small
+            photo reads it enlarged (`faceinsight train-parser --image_size`, which writes this field).
         parsing_encoder_type: how the parsing map becomes tokens. "vision_tower" (folders saved before this field
             existed): the map rendered in colour at the photo's resolution and read by `parsing_encoder_config`'s
             tower, as a photo would be. "label_patches": the map's classes embedded directly, as a patch embedding
@@ -151,6 +155,7 @@ class FaceInsightConfig(LabelSpace, PreTrainedConfig):
     vision_feature_select_strategy: Literal["default", "full"] = "full"
     parsing_feature_layer: int | list[int] = -1
     parsing_feature_select_strategy: Literal["default", "full"] = "full"
+    parser_image_size: int | None = None
     parsing_encoder_type: Literal["vision_tower", "label_patches"] = "vision_tower"
     parsing_map_resolution: int | None = None
 

@@ -407,6 +407,9 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
     def parse_faces(self, pixel_values: torch.Tensor) -> torch.LongTensor:
         """The in-model parser's label maps (B, H, W) at the resolution of `pixel_values`."""
         parser_inputs = self.parser_input_normalizer(pixel_values)
+        size = self.config.parser_image_size
+        if size is not None and tuple(parser_inputs.shape[-2:]) != (size, size):
+            parser_inputs = F.interpolate(parser_inputs, size=(size, size), mode="bilinear", align_corners=False)
         logits = self.parser(pixel_values=parser_inputs, return_dict=True).logits
         logits = F.interpolate(logits.float(), size=pixel_values.shape[-2:], mode="bilinear", align_corners=False)
         return logits.argmax(1)

@@ -155,6 +155,9 @@ class _ParserToTrain:
         if self.faceinsight_model is not None:
             from faceinsight.hub.export import save_model_folder
 
+            photo_size = self.processor.image_processor.size
+            # the model reads the photo at the size its parser was trained at (None: the photo's own)
+            self.faceinsight_model.config.parser_image_size = None if self.size == photo_size else self.size
             save_model_folder(self.faceinsight_model, self.processor, output_dir)
         else:
             from faceinsight.processing.image_processing_faceinsight import FaceInsightImageProcessor
@@ -182,7 +185,7 @@ def _parser_to_train(model_name_or_path, parser_preset: str, image_size: int | N
 
         model = FaceInsightForConditionalGeneration.from_pretrained(model_name_or_path)
         processor = AutoProcessor.from_pretrained(model_name_or_path)
-        size = image_size or processor.image_processor.size
+        size = image_size or model.config.parser_image_size or processor.image_processor.size
         mean, std = model.config.parser_image_mean, model.config.parser_image_std
         return _ParserToTrain(model.model.parser, size, mean, std, model, processor)
     if model_name_or_path:
