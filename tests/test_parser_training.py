@@ -173,3 +173,29 @@ def test_celebamask_reader_errors_name_the_problem(tmp_path):
         dataset.label_map(0)
     with pytest.raises(ValueError, match="image 7: no part masks"):
         dataset.label_map(1)
+
+
+def test_a_parser_trained_at_another_size_reads_the_photo_at_that_size(tiny_folder, tmp_path):
+    """train-parser --image_size 128 on a 64-px model writes parser_image_size; the model then hands its parser the
+    photo enlarged to 128 px and returns the map at the photo's own size. A folder without the field reads as
+    before (the parser sees the photo as it is)."""
+    from faceinsight import FaceInsightForConditionalGeneration
+    from faceinsight.commands.demo import write_parser_pairs
+
+    images, maps = write_parser_pairs(tmp_path / "pairs", 12, 0, 64)
+    out = tmp_path / "trained"
+    argv = ["train-parser", "--images", str(images), "--maps", str(maps), "--model_name_or_path", str(tiny_folder)]
+    argv += ["--output_dir", str(out), "--max_steps", "2", "--image_size", "128", "--save_steps", "100"]
+    assert main(argv) == 0
+    assert json.loads((out / "parser_report.json").read_text())["image_size"] == 128
+    seen = []
+    for folder, expected in ((out, 128), (tiny_folder, 64)):
+        model = FaceInsightForConditionalGeneration.from_pretrained(folder).eval()
+        assert model.config.parser_image_size == (128 if folder == out else None)
+        handle = model.model.parser.register_forward_pre_hook(
+            lambda _m, args, kwargs: seen.append(kwargs["pixel_values"].shape[-1]), with_kwargs=True
+        )
+        with torch.no_grad():
+            parsed = model.model.parse_faces(torch.zeros(2, 3, 64, 64))
+        handle.remove()
+        assert seen[-1] == expected and parsed.shape == (2, 64, 64)
