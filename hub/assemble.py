@@ -4,7 +4,8 @@ Two starting points (Hub ids or local folders):
 
 - `build_from_llava(SRC)`: a `LlavaForConditionalGeneration` checkpoint (LLaVA-1.5 and its family). Its vision tower,
   feature layer and select strategy, projector, LM, tokenizer and chat template are carried over unchanged; the
-  parsing encoder starts as a copy of the vision tower and the parsing projector as a copy of the image projector.
+  parsing projector starts as a copy of the image projector, the parsing encoder (label patches) at random, or with
+  `parsing_encoder_type="vision_tower"` as a copy of the vision tower.
   With no parsing token in the prompt, the result computes exactly what the LLaVA checkpoint computes.
 - `build_from_pretrained(VISION, TEXT)`: a vision tower and a causal LM; the projectors start random.
 
@@ -267,7 +268,8 @@ def build_from_llava(
 ):
     """(model, processor) from a `LlavaForConditionalGeneration` checkpoint: its tower, feature layer and select
     strategy, projector, LM, tokenizer (grown by the parsing token only if it lacks one) and chat template unchanged;
-    the parsing encoder and projector start as copies of the image tower and projector."""
+    the parsing projector starts as a copy of the image projector (the parsing encoder too with
+    parsing_encoder_type="vision_tower"; label patches start random)."""
     from transformers import LlavaForConditionalGeneration
 
     llava = LlavaForConditionalGeneration.from_pretrained(source, dtype=dtype)
