@@ -173,8 +173,14 @@ def render_model_card(
         image_seq_length=config.image_seq_length,
         parsing_description=(
             f"a SegFormer face parser ({config.parser_config.num_labels} CelebAMask-HQ classes) inside the model "
-            "produces a label map when the caller passes none (maps passed in take precedence); the map is rendered "
-            f"with a fixed palette, encoded by its own ViT and pooled to {config.parsing_seq_length} tokens."
+            "produces a label map when the caller passes none (maps passed in take precedence); "
+            + (
+                f"the map's classes are embedded directly as {config.parsing_seq_length} label patches (each patch's "
+                "per-class pixel shares, one linear embedding)."
+                if config.parsing_encoder_type == "label_patches"
+                else "the map is rendered with a fixed palette, encoded by its own ViT and pooled to "
+                f"{config.parsing_seq_length} tokens."
+            )
         ),
         num_binary_attributes=len(config.binary_attributes),
         categorical_facets=facets or "no categorical facets",
