@@ -1,8 +1,8 @@
 """`faceinsight demo`: the whole pipeline on the embedded synthetic faces, offline, on a CPU.
 
-Builds a small FaceInsight, trains its face parser, trains the model and six ablations (knowledge tokens that carry
+Builds a small FaceInsight, trains its face parser, trains the model and seven variants (knowledge tokens that carry
 the head's probabilities instead of its decisions, no grounded words, no knowledge tokens, no parsing map, no CCM, no
-LCM) and transformers' own LLaVA of the same sizes and starting weights (the paper's
+LCM, the rendered-map parsing encoder) and transformers' own LLaVA of the same sizes and starting weights (the paper's
 fine-tuned general MLLM) with one shared recipe, data and seed; scores every variant's structured predictions on
 held-out faces and every model's generated answers and descriptions (95% intervals), writes the Hub-ready folder
 with its model card, reloads it in a fresh process through `AutoModel.from_pretrained(..., trust_remote_code=True)`
@@ -76,7 +76,7 @@ class DemoSettings:
     seed: int = 0
 
 
-# --full: the README's table (about 51 minutes on 2 CPU cores); --quick: a smoke run of the same code (2 minutes)
+# --full: the README's table (about 24 minutes on 2 CPU cores with nothing else running); --quick: a smoke run of the same code (2 minutes)
 FULL = dict(train_faces=8000, eval_faces=1000, parser_steps=1500, steps=500, answer_faces=60)
 QUICK = dict(
     train_faces=48,
@@ -632,7 +632,7 @@ def parser():
     )
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="a smoke run of the same code at tiny sizes (2 minutes)")
-    size.add_argument("--full", action="store_true", help=f"the README's table: {FULL} (about 51 minutes)")
+    size.add_argument("--full", action="store_true", help=f"the README's table: {FULL} (about 24 minutes)")
     add_overwrite(parser, "demo")
     return parser
 

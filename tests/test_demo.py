@@ -26,6 +26,7 @@ VARIANT_NAMES = {
     "no parsing map",
     "no CCM",
     "no LCM",
+    "rendered-map encoder",
 }
 
 
@@ -50,6 +51,11 @@ def test_demo_reports_every_variant_with_intervals(demo, capsys):
     # the grounded descriptions state only what the full model decided; freely generated ones need not
     agreement = report["description_vs_structured"]
     assert set(agreement) == VARIANT_NAMES | {"full, free descriptions"}
+    # the rendered-map variant was built with the earlier parsing encoder, and holds the same trained parser
+    rendered = json.loads((demo / "work" / "ablations" / "rendered-map_encoder" / "config.json").read_text())
+    full = json.loads((demo / "model" / "config.json").read_text())
+    assert rendered["parsing_encoder_type"] == "vision_tower" and full["parsing_encoder_type"] == "label_patches"
+    assert rendered["parser_image_size"] == full["parser_image_size"] == 128
     for task in ("age", "gender", "race", "expression"):
         assert agreement["full"][task]["precision"] == 1.0 and agreement["full"][task]["recall"] == 1.0, task
     for name in models:
