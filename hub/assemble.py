@@ -244,9 +244,9 @@ def default_parsing_seq_length(image_seq_length: int) -> int:
     return max(1, round(math.isqrt(image_seq_length) * 0.4)) ** 2
 
 
-def _llava_state_dict(llava) -> dict:
-    """LLaVA's weights under FaceInsight's names (the same), plus copies of its tower and projector for the parsing
-    encoder and projector."""
+def _llava_state_dict(llava, copy_tower: bool) -> dict:
+    """LLaVA's weights under FaceInsight's names (the same), plus a copy of its projector for the parsing projector
+    and, with `copy_tower` (the rendered-map encoder), of its tower for the parsing encoder."""
     state = llava.state_dict()
 
     def part(prefix):
@@ -254,7 +254,7 @@ def _llava_state_dict(llava) -> dict:
 
     return {
         **state,
-        **_prefixed(part("model.vision_tower."), "model.parsing_encoder.", copy=True),
+        **(_prefixed(part("model.vision_tower."), "model.parsing_encoder.", copy=True) if copy_tower else {}),
         **_prefixed(part("model.multi_modal_projector."), "model.parsing_projector.", copy=True),
     }
 
@@ -286,9 +286,7 @@ def build_from_llava(
         parsing_seq_length=parsing_seq_length or default_parsing_seq_length(layout["image_seq_length"]),
         **{**layout, **config_overrides},
     )
-    state_dict = {**_llava_state_dict(llava), **parser_state}
-    if config.parsing_encoder_type != "vision_tower":  # no tower copy for the label-patch encoder
-        state_dict = {k: v for k, v in state_dict.items() if not k.startswith("model.parsing_encoder.")}
+    state_dict = {**_llava_state_dict(llava, copy_tower=config.parsing_encoder_type == "vision_tower"), **parser_state}
     generation_config = llava.generation_config
     del llava
     model = _finish(assemble(config, state_dict, dtype), tokenizer, generation_config)

@@ -188,6 +188,12 @@ class FaceInsightMultiModalProjector(nn.Module):
         return self.linear_2(self.act(self.linear_1(features)))
 
 
+def class_shares(label_maps: torch.LongTensor, num_classes: int, side: int, dtype: torch.dtype) -> torch.Tensor:
+    """(B, H, W) label maps -> (B, num_classes, side, side): each cell's share of pixels per class."""
+    one_hot = F.one_hot(label_maps.long().clamp(0, num_classes - 1), num_classes).permute(0, 3, 1, 2)
+    return F.adaptive_avg_pool2d(one_hot.to(dtype), side)
+
+
 class FaceInsightLabelPatchEncoder(nn.Module):
     """The parsing map's classes embedded directly (`parsing_encoder_type="label_patches"`): (B, H, W) label maps ->
     (B, parsing_seq_length, width) tokens. The map is pooled to `parsing_map_resolution` cells a side, each cell the
@@ -207,8 +213,7 @@ class FaceInsightLabelPatchEncoder(nn.Module):
         self.norm = nn.LayerNorm(width)
 
     def forward(self, label_maps: torch.LongTensor, dtype: torch.dtype) -> torch.Tensor:
-        one_hot = F.one_hot(label_maps.long().clamp(0, self.num_classes - 1), self.num_classes)
-        shares = F.adaptive_avg_pool2d(one_hot.permute(0, 3, 1, 2).to(dtype), self.resolution)
+        shares = class_shares(label_maps, self.num_classes, self.resolution, dtype)
         tokens = self.patch_embedding(shares).flatten(2).transpose(1, 2) + self.position_embedding.to(dtype)
         return self.norm(tokens)
 
@@ -471,8 +476,7 @@ class FaceInsightModel(FaceInsightPreTrainedModel):
                 f"region_readout needs a square grid of image tokens, got {image_features.shape[1]} tokens; set "
                 "config.region_readout=False for this vision tower"
             )
-        one_hot = F.one_hot(parsing_maps.long().clamp(0, num_regions - 1), num_regions).permute(0, 3, 1, 2)
-        shares = F.adaptive_avg_pool2d(one_hot.to(image_features.dtype), side).flatten(2)  # (B, R, T)
+        shares = class_shares(parsing_maps, num_regions, side, image_features.dtype).flatten(2)  # (B, R, T)
         mass = shares.sum(-1, keepdim=True)
         return (shares / mass.clamp(min=1e-6)) @ image_features, mass.squeeze(-1) > 0
 
